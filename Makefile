@@ -1,0 +1,98 @@
+# dqemu - build, test, demo and benchmark entry points.
+#
+#   make            build build/dqemu-{arm,aarch64,riscv64}
+#   make test       every test suite, then one summary line
+#   make demo       a threaded guest program under dqemu-arm
+#   make bench      benchmarks (never part of `make test`)
+#
+# The QEMU part is driven by tcg-ext/build-qemu.sh (fetch, verify, patch,
+# configure, ninja, all cached under ~/.cache/dqemu); this file only knows
+# what depends on what.
+
+TOP := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+BUILD := $(TOP)/build
+RESULTS := $(BUILD)/test-results
+ISAS := arm aarch64 riscv64
+DQEMU_BINS := $(addprefix $(BUILD)/dqemu-,$(ISAS))
+
+-include $(TOP)/config.mk
+export QEMU_TARBALL DQEMU_CACHE DQEMU_JOBS
+
+# The stock qemu-user we compare against: Debian's 10.0.2 from backports.
+STOCK_QEMU_DIR ?= /usr/bin
+export DQEMU_BUILD_DIR := $(BUILD)
+
+PYTEST := python3 -m pytest -p no:cacheprovider -q -rfE
+
+.DEFAULT_GOAL := all
+.PHONY: all deps qemu test test-unit test-guest test-qemu demo bench \
+        bench-single clean distclean help
+
+all: qemu
+
+help:
+	@sed -n 's/^#   //p' $(TOP)/Makefile
+
+# Debian packages: no-op when present; as non-root prints what to run.
+deps:
+	@sh $(TOP)/tcg-ext/deps.sh
+
+# Always ask the build script: it is cheap when nothing changed, and ninja
+# (not make) knows QEMU's dependency graph.
+qemu: deps
+	@sh $(TOP)/tcg-ext/build-qemu.sh $(TOP) $(BUILD)
+
+$(DQEMU_BINS): qemu
+
+QEMU_SRC = $(BUILD)/qemu-src
+include $(TOP)/tests/unit/unit.mk
+include $(TOP)/tests/guest/guest.mk
+include $(TOP)/tests/qemu-tcg/qemu-tcg.mk
+
+# ---- tests ---------------------------------------------------------------
+
+SUITES := unit guest qemu-tcg
+
+test: deps
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
+	@status=0; \
+	for s in $(SUITES); do \
+	    echo "==== test suite: $$s"; \
+	    $(MAKE) --no-print-directory test-$$s || status=1; \
+	done; \
+	echo "==== summary"; \
+	python3 $(TOP)/tests/summary.py $(RESULTS) $(SUITES) || status=1; \
+	exit $$status
+
+test-guest: qemu guest
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/guest.xml $(TOP)/tests/guest
+
+test-qemu-tcg: qemu qemu-tcg-build
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/qemu-tcg.xml $(TOP)/tests/qemu-tcg
+
+test-qemu: test-qemu-tcg
+
+# ---- demo and benchmarks -------------------------------------------------
+
+DEMO_BIN := $(BUILD)/guest/arm/demo-threads-static
+
+demo: qemu $(DEMO_BIN)
+	@echo "$$ build/dqemu-arm --stats build/guest/arm/demo-threads-static"
+	@$(BUILD)/dqemu-arm --stats $(DEMO_BIN)
+
+bench: bench-single
+
+bench-single: qemu $(BUILD)/guest/arm/bench-cpu-static
+	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \
+	    $(BUILD)/dqemu-arm $(BUILD)/guest/arm/bench-cpu-static
+
+# ---- cleaning ----------------------------------------------------------------
+
+# The QEMU cache (~/.cache/dqemu) survives `clean`: it is keyed by content.
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -f $(TOP)/config.mk

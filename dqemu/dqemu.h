@@ -1,0 +1,108 @@
+/*
+ * dqemu.h - public interface of libdqemu, the QEMU-free runtime.
+ *
+ * libdqemu knows nothing about QEMU or any ISA: it owns the option table,
+ * status codes and statistics today, and the wire protocol, transport and
+ * coherence engine as they arrive.  QEMU-side glue (linux-user-dist/) and
+ * plain host programs (tests/) both link it, so everything here can be
+ * unit-tested without building QEMU.
+ */
+#ifndef DQEMU_H
+#define DQEMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DQEMU_VERSION "0.1.0"
+
+/* ---- status codes ---------------------------------------------------- */
+
+/*
+ * One status type for the whole library.  Library functions return a
+ * DqStatus and never print; the caller reports once (STYLE.md, "For dqemu" 6).
+ */
+#define DQ_STATUS_LIST(X)                                              \
+    X(DQ_OK,            "success")                                     \
+    X(DQ_ERR_USAGE,     "invalid command-line usage")                  \
+    X(DQ_ERR_RANGE,     "value out of range")                          \
+    X(DQ_ERR_NOSYS,     "not supported by this version of dqemu")      \
+    X(DQ_ERR_NOMEM,     "out of memory")
+
+typedef enum DqStatus {
+#define DQ_STATUS_ENUM(name, text) name,
+    DQ_STATUS_LIST(DQ_STATUS_ENUM)
+#undef DQ_STATUS_ENUM
+    DQ_STATUS__COUNT
+} DqStatus;
+
+const char *dq_status_str(DqStatus status);
+
+/* ---- options ---------------------------------------------------------- */
+
+#define DQ_MAX_NODES 64
+
+/*
+ * dqemu's own settings.  Each has a long option and a DQEMU_* environment
+ * variable (the option wins); see DQ_OPTION_LIST in options.c.
+ */
+typedef struct DqOptions {
+    unsigned nodes;         /* --nodes N: cluster size, master included */
+    bool stats;             /* --stats: print statistics at exit */
+} DqOptions;
+
+/* Room for one option diagnostic, e.g. "--nodes: 'x' is not a number". */
+#define DQ_ERRBUF_SIZE 256
+
+void dq_options_init(DqOptions *opts);
+
+/*
+ * Try to parse one command-line option.  @name is the option with its
+ * leading dashes removed ("nodes", "nodes=4", "stats"); @next is the
+ * following argv element or NULL.  On return *@consumed is 0 when the
+ * option is not one of ours, 1 when it used @name only and 2 when it also
+ * used @next.  On error a message naming the option is put in @err.
+ */
+DqStatus dq_options_parse(DqOptions *opts, const char *name, const char *next,
+                          int *consumed, char *err, size_t errlen);
+
+/*
+ * Apply DQEMU_* variables, read through @get_env (getenv in production, a
+ * table in tests).  On error @err names the variable.
+ */
+DqStatus dq_options_from_env(DqOptions *opts,
+                             const char *(*get_env)(const char *name),
+                             char *err, size_t errlen);
+
+/* Check combinations that single options cannot (e.g. features not yet built). */
+DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen);
+
+/* The option table as --help shows it. */
+void dq_options_usage(FILE *out);
+
+/* ---- statistics ------------------------------------------------------- */
+
+/*
+ * One X-macro names every counter with its unit and help text, so the
+ * printed report (and later the trace header) cannot drift from counting.
+ */
+#define DQ_STATS_LIST(X)                                                   \
+    X(threads_created, "threads", "guest threads created on this node")    \
+    X(syscalls,        "calls",   "guest system calls executed")           \
+    X(wall_time_ns,    "ns",      "time from start to exit")
+
+typedef struct DqStats {
+#define DQ_STATS_FIELD(name, unit, help) uint64_t name;
+    DQ_STATS_LIST(DQ_STATS_FIELD)
+#undef DQ_STATS_FIELD
+} DqStats;
+
+/* Counters are bumped from any thread; relaxed atomics are enough for sums. */
+#define dq_stats_add(stats, field, n) \
+    __atomic_fetch_add(&(stats)->field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Print @stats of node @node, one "name value unit" line per counter. */
+void dq_stats_print(FILE *out, unsigned node, const DqStats *stats);
+
+#endif /* DQEMU_H */

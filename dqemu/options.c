@@ -1,0 +1,208 @@
+/*
+ * options.c - dqemu's own command-line options and DQEMU_* variables.
+ *
+ * QEMU's parse_args() hands every option it sees to us first (through
+ * linux-user-dist), so one table here defines the long option, its
+ * environment variable and its --help line.  Nothing here prints except
+ * dq_options_usage(); errors come back as text for the caller to report.
+ */
+#include "dqemu.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef DqStatus (*DqOptionSetter)(DqOptions *opts, const char *value,
+                                   const char *what, char *err, size_t errlen);
+
+typedef struct DqOptionDesc {
+    const char *name;       /* long option without dashes */
+    const char *env;        /* environment variable */
+    const char *metavar;    /* NULL for a flag */
+    DqOptionSetter set;
+    const char *help;
+} DqOptionDesc;
+
+static DqStatus opt_error(char *err, size_t errlen, DqStatus status,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static DqStatus opt_error(char *err, size_t errlen, DqStatus status,
+                          const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* Parse a decimal in [min, max]; anything else (sign, junk, overflow) fails. */
+static bool parse_uint(const char *s, unsigned long min, unsigned long max,
+                       unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Flags accept an optional value for the environment form: 1/0, yes/no. */
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "1", "yes", "on", "true" };
+    static const char *const no[] = { "0", "no", "off", "false" };
+    size_t i;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static DqStatus set_nodes(DqOptions *opts, const char *value, const char *what,
+                          char *err, size_t errlen)
+{
+    unsigned long v;
+
+    if (!parse_uint(value, 1, DQ_MAX_NODES, &v)) {
+        return opt_error(err, errlen, DQ_ERR_RANGE,
+                         "%s: '%s' is not a node count in 1..%d",
+                         what, value, DQ_MAX_NODES);
+    }
+    opts->nodes = (unsigned)v;
+    return DQ_OK;
+}
+
+static DqStatus set_stats(DqOptions *opts, const char *value, const char *what,
+                          char *err, size_t errlen)
+{
+    bool v = true;
+
+    if (value && !parse_bool(value, &v)) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s: '%s' is not one of 1/0, yes/no, on/off",
+                         what, value);
+    }
+    opts->stats = v;
+    return DQ_OK;
+}
+
+static const DqOptionDesc dq_option_table[] = {
+    { "nodes", "DQEMU_NODES", "N", set_nodes,
+      "run the program on N nodes, master included (default 1)" },
+    { "stats", "DQEMU_STATS", NULL, set_stats,
+      "print per-node statistics to stderr at exit" },
+};
+
+#define DQ_OPTION_COUNT (sizeof(dq_option_table) / sizeof(dq_option_table[0]))
+
+void dq_options_init(DqOptions *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->nodes = 1;
+}
+
+DqStatus dq_options_parse(DqOptions *opts, const char *name, const char *next,
+                          int *consumed, char *err, size_t errlen)
+{
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    char what[64];
+    size_t i;
+
+    *consumed = 0;
+    for (i = 0; i < DQ_OPTION_COUNT; i++) {
+        const DqOptionDesc *d = &dq_option_table[i];
+        const char *value;
+
+        if (strlen(d->name) != len || strncmp(d->name, name, len) != 0) {
+            continue;
+        }
+        snprintf(what, sizeof(what), "--%s", d->name);
+        if (d->metavar == NULL) {
+            /* A flag never takes the next argument, only "--flag=value". */
+            *consumed = 1;
+            return d->set(opts, eq ? eq + 1 : NULL, what, err, errlen);
+        }
+        if (eq) {
+            value = eq + 1;
+            *consumed = 1;
+        } else if (next) {
+            value = next;
+            *consumed = 2;
+        } else {
+            return opt_error(err, errlen, DQ_ERR_USAGE,
+                             "%s needs a value (%s)", what, d->metavar);
+        }
+        return d->set(opts, value, what, err, errlen);
+    }
+    return DQ_OK;
+}
+
+DqStatus dq_options_from_env(DqOptions *opts,
+                             const char *(*get_env)(const char *name),
+                             char *err, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; i < DQ_OPTION_COUNT; i++) {
+        const DqOptionDesc *d = &dq_option_table[i];
+        const char *value = get_env(d->env);
+        DqStatus st;
+
+        if (value == NULL) {
+            continue;
+        }
+        st = d->set(opts, value, d->env, err, errlen);
+        if (st != DQ_OK) {
+            return st;
+        }
+    }
+    return DQ_OK;
+}
+
+DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
+{
+    if (opts->nodes > 1) {
+        return opt_error(err, errlen, DQ_ERR_NOSYS,
+                         "--nodes %u: this build runs on one node only "
+                         "(multi-node execution is not implemented yet)",
+                         opts->nodes);
+    }
+    return DQ_OK;
+}
+
+void dq_options_usage(FILE *out)
+{
+    size_t i;
+
+    for (i = 0; i < DQ_OPTION_COUNT; i++) {
+        const DqOptionDesc *d = &dq_option_table[i];
+        char left[48];
+
+        snprintf(left, sizeof(left), "--%s%s%s", d->name,
+                 d->metavar ? " " : "", d->metavar ? d->metavar : "");
+        fprintf(out, "  %-18s %-14s %s\n", left, d->env, d->help);
+    }
+}

@@ -1,0 +1,213 @@
+/*
+ * Test that dqemu's option table parses long options, their "=value" form
+ * and DQEMU_* variables, and rejects bad values with a message naming the
+ * option.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "dqemu.h"
+
+static void parse_ok(DqOptions *o, const char *name, const char *next,
+                     int want_consumed)
+{
+    char err[DQ_ERRBUF_SIZE] = "";
+    int consumed = -1;
+
+    assert_int_equal(dq_options_parse(o, name, next, &consumed, err,
+                                      sizeof(err)), DQ_OK);
+    assert_int_equal(consumed, want_consumed);
+    assert_string_equal(err, "");
+}
+
+static void defaults_are_one_node_without_stats(void **state)
+{
+    DqOptions o;
+
+    (void)state;
+    memset(&o, 0xa5, sizeof(o));
+    dq_options_init(&o);
+    assert_int_equal(o.nodes, 1);
+    assert_false(o.stats);
+}
+
+static void nodes_takes_the_next_argument(void **state)
+{
+    DqOptions o;
+
+    (void)state;
+    dq_options_init(&o);
+    parse_ok(&o, "nodes", "4", 2);
+    assert_int_equal(o.nodes, 4);
+}
+
+static void nodes_accepts_equals_form(void **state)
+{
+    DqOptions o;
+
+    (void)state;
+    dq_options_init(&o);
+    parse_ok(&o, "nodes=64", "prog", 1);
+    assert_int_equal(o.nodes, 64);
+}
+
+static void nodes_rejects_bad_counts_naming_the_option(void **state)
+{
+    static const char *const bad[] = {
+        "0", "65", "-1", "+2", "4x", "", "x", "99999999999999999999999",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        DqOptions o;
+        char err[DQ_ERRBUF_SIZE] = "";
+        int consumed;
+
+        dq_options_init(&o);
+        assert_int_equal(dq_options_parse(&o, "nodes", bad[i], &consumed,
+                                          err, sizeof(err)), DQ_ERR_RANGE);
+        assert_non_null(strstr(err, "--nodes"));
+        assert_int_equal(o.nodes, 1);
+    }
+}
+
+static void nodes_without_value_is_a_usage_error(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+    int consumed;
+
+    (void)state;
+    dq_options_init(&o);
+    assert_int_equal(dq_options_parse(&o, "nodes", NULL, &consumed, err,
+                                      sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--nodes needs a value"));
+}
+
+static void stats_is_a_flag_that_never_eats_the_program(void **state)
+{
+    DqOptions o;
+
+    (void)state;
+    dq_options_init(&o);
+    parse_ok(&o, "stats", "./prog", 1);
+    assert_true(o.stats);
+    parse_ok(&o, "stats=off", NULL, 1);
+    assert_false(o.stats);
+}
+
+static void unknown_options_are_left_to_qemu(void **state)
+{
+    static const char *const theirs[] = {
+        "L", "strace", "cpu", "node", "nodesx", "statsx", "d", "",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+        DqOptions o;
+        int consumed = -1;
+
+        dq_options_init(&o);
+        assert_int_equal(dq_options_parse(&o, theirs[i], "x", &consumed,
+                                          NULL, 0), DQ_OK);
+        assert_int_equal(consumed, 0);
+    }
+}
+
+static const char *fake_env_nodes;
+static const char *fake_env_stats;
+
+static const char *fake_getenv(const char *name)
+{
+    if (strcmp(name, "DQEMU_NODES") == 0) {
+        return fake_env_nodes;
+    }
+    if (strcmp(name, "DQEMU_STATS") == 0) {
+        return fake_env_stats;
+    }
+    return NULL;
+}
+
+static void environment_sets_options(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+
+    (void)state;
+    dq_options_init(&o);
+    fake_env_nodes = "3";
+    fake_env_stats = "yes";
+    assert_int_equal(dq_options_from_env(&o, fake_getenv, err, sizeof(err)),
+                     DQ_OK);
+    assert_int_equal(o.nodes, 3);
+    assert_true(o.stats);
+}
+
+static void bad_environment_value_names_the_variable(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+
+    (void)state;
+    dq_options_init(&o);
+    fake_env_nodes = NULL;
+    fake_env_stats = "maybe";
+    assert_int_equal(dq_options_from_env(&o, fake_getenv, err, sizeof(err)),
+                     DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "DQEMU_STATS"));
+    assert_non_null(strstr(err, "maybe"));
+}
+
+static void several_nodes_are_refused_until_supported(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+
+    (void)state;
+    dq_options_init(&o);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
+    o.nodes = 2;
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)),
+                     DQ_ERR_NOSYS);
+    assert_non_null(strstr(err, "--nodes 2"));
+}
+
+static void error_text_is_truncated_not_overflowed(void **state)
+{
+    DqOptions o;
+    char err[8];
+    int consumed;
+
+    (void)state;
+    memset(err, 'z', sizeof(err));
+    dq_options_init(&o);
+    assert_int_equal(dq_options_parse(&o, "nodes", "nonsense", &consumed,
+                                      err, sizeof(err)), DQ_ERR_RANGE);
+    assert_int_equal(err[sizeof(err) - 1], '\0');
+    assert_int_equal(strlen(err), sizeof(err) - 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_are_one_node_without_stats),
+        cmocka_unit_test(nodes_takes_the_next_argument),
+        cmocka_unit_test(nodes_accepts_equals_form),
+        cmocka_unit_test(nodes_rejects_bad_counts_naming_the_option),
+        cmocka_unit_test(nodes_without_value_is_a_usage_error),
+        cmocka_unit_test(stats_is_a_flag_that_never_eats_the_program),
+        cmocka_unit_test(unknown_options_are_left_to_qemu),
+        cmocka_unit_test(environment_sets_options),
+        cmocka_unit_test(bad_environment_value_names_the_variable),
+        cmocka_unit_test(several_nodes_are_refused_until_supported),
+        cmocka_unit_test(error_text_is_truncated_not_overflowed),
+    };
+
+    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}
