@@ -22,7 +22,9 @@ export QEMU_TARBALL DQEMU_CACHE DQEMU_JOBS
 STOCK_QEMU_DIR ?= /usr/bin
 export DQEMU_BUILD_DIR := $(BUILD)
 
-PYTEST := python3 -m pytest -p no:cacheprovider -q -rfE
+# Debian's python3 (with python3-pytest), whatever else is first on PATH.
+PYTHON := /usr/bin/python3
+PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
 .PHONY: all deps qemu test test-unit test-guest test-qemu demo bench \
@@ -61,7 +63,7 @@ test: deps
 	    $(MAKE) --no-print-directory test-$$s || status=1; \
 	done; \
 	echo "==== summary"; \
-	python3 $(TOP)/tests/summary.py $(RESULTS) $(SUITES) || status=1; \
+	$(PYTHON) $(TOP)/tests/summary.py $(RESULTS) $(SUITES) || status=1; \
 	exit $$status
 
 test-guest: qemu guest
@@ -70,6 +72,7 @@ test-guest: qemu guest
 
 test-qemu-tcg: qemu qemu-tcg-build
 	@mkdir -p $(RESULTS)
+	QEMU_TCG_BUILD_DIR=$(BUILD)/qemu-tcg \
 	$(PYTEST) --junitxml=$(RESULTS)/qemu-tcg.xml $(TOP)/tests/qemu-tcg
 
 test-qemu: test-qemu-tcg
