@@ -68,7 +68,8 @@ test: deps
 
 test-guest: qemu guest
 	@mkdir -p $(RESULTS)
-	$(PYTEST) --junitxml=$(RESULTS)/guest.xml $(TOP)/tests/guest
+	DQEMU_GUEST_NO_BUILD=1 \
+	$(PYTEST) -n 2 --junitxml=$(RESULTS)/guest.xml $(TOP)/tests/guest
 
 test-qemu-tcg: qemu qemu-tcg-build
 	@mkdir -p $(RESULTS)
@@ -80,6 +81,7 @@ test-qemu: test-qemu-tcg
 # ---- demo and benchmarks -------------------------------------------------
 
 DEMO_BIN := $(BUILD)/guest/arm/demo-threads-static
+BENCH_BIN := $(BUILD)/guest/arm/bench-cpu-static
 
 demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --stats build/guest/arm/demo-threads-static"
@@ -87,9 +89,9 @@ demo: qemu $(DEMO_BIN)
 
 bench: bench-single
 
-bench-single: qemu $(BUILD)/guest/arm/bench-cpu-static
+bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \
-	    $(BUILD)/dqemu-arm $(BUILD)/guest/arm/bench-cpu-static
+	    $(BUILD)/dqemu-arm $(BENCH_BIN)
 
 # ---- cleaning ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ now_ns() {
 
 run_once() {
     t0=$(now_ns)
-    if ! "$@" > /dev/null; then
+    if ! "$@" > /dev/null 2>&1; then
         echo "bench: '$*' failed" >&2
         exit 1
     fi
