@@ -4,6 +4,7 @@
 #   make test       every test suite, then one summary line
 #   make demo       a threaded guest program under dqemu-arm
 #   make bench      benchmarks (never part of `make test`)
+#   make fuzz       fuzz the wire-protocol decoder (FUZZ_SECONDS, default 60)
 #
 # The QEMU part is driven by tcg-ext/build-qemu.sh (fetch, verify, patch,
 # configure, ninja, all cached under ~/.cache/dqemu); this file only knows
@@ -50,10 +51,11 @@ QEMU_SRC = $(BUILD)/qemu-src
 include $(TOP)/tests/unit/unit.mk
 include $(TOP)/tests/guest/guest.mk
 include $(TOP)/tests/qemu-tcg/qemu-tcg.mk
+include $(TOP)/tests/fuzz/fuzz.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit guest qemu-tcg
+SUITES := unit fuzz-corpus guest qemu-tcg
 
 test: deps
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)

@@ -28,7 +28,39 @@
     X(DQ_ERR_USAGE,     "invalid command-line usage")                  \
     X(DQ_ERR_RANGE,     "value out of range")                          \
     X(DQ_ERR_NOSYS,     "not supported by this version of dqemu")      \
-    X(DQ_ERR_NOMEM,     "out of memory")
+    X(DQ_ERR_NOMEM,     "out of memory")                               \
+    X(DQ_ERR_NOSPACE,       "buffer too small")                        \
+    X(DQ_ERR_PROTO_SHORT,   "message shorter than the header")         \
+    X(DQ_ERR_PROTO_MAGIC,   "bad protocol magic")                      \
+    X(DQ_ERR_PROTO_VERSION, "unsupported protocol version")            \
+    X(DQ_ERR_PROTO_TYPE,    "unknown message type")                    \
+    X(DQ_ERR_PROTO_FLAGS,   "unknown message flags")                   \
+    X(DQ_ERR_PROTO_NODE,    "node id out of range")                    \
+    X(DQ_ERR_PROTO_TOO_BIG, "message over the size limit")             \
+    X(DQ_ERR_PROTO_LENGTH,  "payload length does not match size")      \
+    X(DQ_ERR_PROTO_BODY,    "body size wrong for the type")            \
+    X(DQ_ERR_PROTO_TAIL,    "tail length does not match message")      \
+    X(DQ_ERR_PROTO_FIELD,   "field value out of range")                \
+    X(DQ_ERR_DIR_QUEUE_FULL,                                           \
+      "directory wait queue full, retry later")                        \
+    X(DQ_ERR_DIR_NODE_FAILED, "message from a node declared failed")   \
+    X(DQ_ERR_DIR_DATA_LOST,   "page data lost with its owner")         \
+    X(DQ_ERR_DIR_ACK_UNEXPECTED,                                       \
+      "invalidate ack with no invalidation in flight")                 \
+    X(DQ_ERR_DIR_ACK_NOT_INVALIDATED,                                  \
+      "invalidate ack from a node that was not invalidated")           \
+    X(DQ_ERR_DIR_STALE_ID,                                             \
+      "ack or recall reply for another transaction")                   \
+    X(DQ_ERR_DIR_RECALL_UNEXPECTED,                                    \
+      "recall reply with no recall in flight")                         \
+    X(DQ_ERR_DIR_RECALL_NOT_OWNER,                                     \
+      "recall reply from a node that is not the recalled owner")       \
+    X(DQ_ERR_DIR_RECALL_KEPT,                                          \
+      "recall reply keeps more than the recall allows")                \
+    X(DQ_ERR_DIR_WRITEBACK_NOT_OWNER,                                  \
+      "writeback from a node that is not the owner")                   \
+    X(DQ_ERR_DIR_CORRUPT,     "directory entry breaks its invariants") \
+    X(DQ_ERR_HOME_FULL,       "first-touch claim table full")
 
 typedef enum DqStatus {
 #define DQ_STATUS_ENUM(name, text) name,
