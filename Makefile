@@ -28,7 +28,7 @@ PYTHON := /usr/bin/python3
 PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
-.PHONY: all deps qemu test test-unit test-guest test-qemu demo bench \
+.PHONY: all deps qemu test test-unit test-cli test-guest test-qemu test-qemu-tcg demo bench \
         bench-single clean distclean help
 
 all: qemu
@@ -55,7 +55,7 @@ include $(TOP)/tests/fuzz/fuzz.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus guest qemu-tcg
+SUITES := unit fuzz-corpus cli guest qemu-tcg
 
 test: deps
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
@@ -72,6 +72,10 @@ test-guest: qemu guest
 	@mkdir -p $(RESULTS)
 	DQEMU_GUEST_NO_BUILD=1 \
 	$(PYTEST) -n 2 --junitxml=$(RESULTS)/guest.xml $(TOP)/tests/guest
+
+test-cli: qemu guest
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/cli.xml $(TOP)/tests/cli
 
 test-qemu-tcg: qemu qemu-tcg-build
 	@mkdir -p $(RESULTS)
