@@ -52,10 +52,11 @@ include $(TOP)/tests/unit/unit.mk
 include $(TOP)/tests/guest/guest.mk
 include $(TOP)/tests/qemu-tcg/qemu-tcg.mk
 include $(TOP)/tests/fuzz/fuzz.mk
+include $(TOP)/tests/dsm/dsm.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus cli guest qemu-tcg
+SUITES := unit fuzz-corpus dsm cli guest qemu-tcg
 
 test: deps
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
@@ -93,7 +94,7 @@ demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --stats build/guest/arm/demo-threads-static"
 	@$(BUILD)/dqemu-arm --stats $(DEMO_BIN)
 
-bench: bench-single
+bench: bench-single bench-xport
 
 bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \

@@ -60,12 +60,14 @@
     X(DQ_ERR_DIR_WRITEBACK_NOT_OWNER,                                  \
       "writeback from a node that is not the owner")                   \
     X(DQ_ERR_DIR_CORRUPT,     "directory entry breaks its invariants") \
-    X(DQ_ERR_HOME_FULL,       "first-touch claim table full")        \
-    X(DQ_ERR_XPORT_ZMQ,       "ZeroMQ call failed")                  \
-    X(DQ_ERR_XPORT_TIMEOUT,   "no answer within the time limit")     \
-    X(DQ_ERR_XPORT_PEER_FAILED, "peer node failed or unreachable")   \
-    X(DQ_ERR_XPORT_REFUSED,   "join refused by the master")          \
-    X(DQ_ERR_XPORT_SHUTDOWN,  "transport shut down")
+    X(DQ_ERR_HOME_FULL,       "first-touch claim table full")          \
+    X(DQ_ERR_XPORT_ZMQ,       "ZeroMQ call failed")                    \
+    X(DQ_ERR_XPORT_TIMEOUT,   "no answer within the time limit")       \
+    X(DQ_ERR_XPORT_PEER_FAILED, "peer node failed or unreachable")     \
+    X(DQ_ERR_XPORT_REFUSED,   "join refused by the master")            \
+    X(DQ_ERR_XPORT_SHUTDOWN,  "transport shut down")                   \
+    X(DQ_ERR_PAGE_MEM,        "cannot access /proc/self/mem")        \
+    X(DQ_ERR_PAGE_PROTECT,    "mprotect of a DSM page failed")
 
 typedef enum DqStatus {
 #define DQ_STATUS_ENUM(name, text) name,

@@ -13,7 +13,7 @@ UNIT_CC ?= cc
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I$(TOP)/dqemu
 UNIT_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
-UNIT_LIBS := -lcmocka -lpthread
+UNIT_LIBS := -lcmocka -lzmq -lpthread
 
 UNIT_BINS := $(addprefix $(UNIT_OUT)/plain/,$(UNIT_TESTS)) \
              $(addprefix $(UNIT_OUT)/asan/,$(UNIT_TESTS))

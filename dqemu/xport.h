@@ -1,0 +1,165 @@
+/*
+ * xport.h - the node transport (ZeroMQ) and cluster membership.
+ *
+ * Every node binds one ROUTER socket; node 0 (the master) binds a known
+ * endpoint, workers bind an ephemeral loopback port, join through the
+ * master and learn every other node's endpoint from the JOIN_ACCEPT, so
+ * any node can send to any other (homes are spread over nodes).  One I/O
+ * thread per node owns all ZeroMQ state; application threads hand it work
+ * through a queue and an eventfd and sleep on a futex until their reply
+ * arrives.  The I/O thread is also the service thread: unsolicited
+ * messages are handed to on_message() right where they are received.
+ */
+#ifndef DQEMU_XPORT_H
+#define DQEMU_XPORT_H
+
+#include "dqemu.h"
+#include "proto.h"
+
+#define DQ_XPORT_HEARTBEAT_MS        250
+#define DQ_XPORT_FAILURE_TIMEOUT_MS  2000
+#define DQ_XPORT_JOIN_TIMEOUT_MS     10000
+/* Longest endpoint string ("tcp://127.0.0.1:65535" and friends). */
+#define DQ_XPORT_ENDPOINT_MAX        128
+
+typedef struct DqXport DqXport;
+
+/*
+ * Callbacks, all invoked on the node's I/O thread (Context: I/O thread;
+ * may call dq_xport_send(), must not call dq_xport_request() or block).
+ *
+ * on_message: an unsolicited message (not the reply to a pending
+ *   dq_xport_request() of this node): a request for which this node is
+ *   home, an invalidation, a recall, forwarded pages, a late reply.
+ *   @msg and its tail are valid only during the call.
+ * on_peer_failed: @node stopped answering (no traffic for the failure
+ *   timeout) or its connection went away; called once per node, @why
+ *   says which ("no traffic for 2003 ms", "connection lost").
+ * on_shutdown: the master sent SHUTDOWN with the guest's exit @code
+ *   (workers only); the ack has already been sent.
+ */
+typedef struct DqXportOps {
+    void (*on_message)(void *opaque, const DqMsg *msg);
+    void (*on_peer_failed)(void *opaque, unsigned node, const char *why);
+    void (*on_shutdown)(void *opaque, uint32_t code);
+} DqXportOps;
+
+typedef struct DqXportConfig {
+    unsigned node_id;           /* 0 is the master */
+    unsigned node_count;        /* master included, <= DQ_MAX_NODES */
+    /*
+     * The master binds it, workers connect to it, e.g.
+     * "tcp://127.0.0.1:7000".  The master may use port "*" (ephemeral)
+     * and publish dq_xport_endpoint() itself.
+     */
+    const char *master_endpoint;
+    /* Workers bind this; NULL means "tcp://127.0.0.1:*". */
+    const char *bind_endpoint;
+    uint64_t cluster_id;
+    uint32_t page_size;
+    uint32_t max_payload;       /* 0: dq_proto_limits_init() default */
+    unsigned heartbeat_ms;      /* 0: DQ_XPORT_HEARTBEAT_MS */
+    unsigned failure_timeout_ms; /* 0: DQ_XPORT_FAILURE_TIMEOUT_MS */
+    unsigned join_timeout_ms;   /* 0: DQ_XPORT_JOIN_TIMEOUT_MS */
+    /*
+     * Protocol version this node claims in its JOIN_REQ body; 0 means
+     * DQ_PROTO_VERSION.  Only tests set it, to play an incompatible peer.
+     */
+    uint16_t join_version;
+    DqXportOps ops;
+    void *opaque;               /* first argument of every callback */
+} DqXportConfig;
+
+/*
+ * Create node @cfg->node_id: bind its socket, start its I/O thread and
+ * start joining (workers send JOIN_REQ; the master waits for them).
+ * Returns at once; dq_xport_wait_ready() waits for the cluster to form.
+ * On error *@out is NULL and @err says what failed.
+ * Context: process context; not async-signal-safe.
+ */
+DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
+                        char *err, size_t errlen);
+
+/*
+ * Wait until all node_count nodes have joined and this node has heard
+ * from every peer.  Errors: DQ_ERR_XPORT_REFUSED (a join was refused; on
+ * the master the refused node and why, on the worker why),
+ * DQ_ERR_XPORT_TIMEOUT (@err names the nodes never heard from),
+ * DQ_ERR_XPORT_PEER_FAILED (a node died during start-up),
+ * DQ_ERR_XPORT_SHUTDOWN (the master gave up: its start-up failed).
+ * The transport stays usable only after DQ_OK.
+ * Context: any thread but the I/O thread; sleeps.
+ */
+DqStatus dq_xport_wait_ready(DqXport *x, char *err, size_t errlen);
+
+/* The endpoint this node bound (ephemeral ports resolved). */
+const char *dq_xport_endpoint(const DqXport *x);
+
+/* A fresh request id of this node, for messages sent with dq_xport_send()
+ * whose answers come back through on_message (e.g. a home's INVAL).
+ * Context: any thread. */
+uint64_t dq_xport_next_req_id(DqXport *x);
+
+/*
+ * Send @req to node @req->dst and sleep until the message with the same
+ * req_id comes back from that node; decode it into *@reply, whose tail
+ * points into @buf (@buflen >= dq_xport_max_msg_size(), or at least the
+ * largest reply expected).  @req->src and @req->req_id are filled in here.
+ * @timeout_ms 0 means the failure timeout.
+ * Errors: DQ_ERR_XPORT_PEER_FAILED (the peer failed before or while we
+ * waited), DQ_ERR_XPORT_TIMEOUT, DQ_ERR_XPORT_SHUTDOWN, DQ_ERR_NOSPACE
+ * (reply larger than @buflen), encoder errors for a bad @req,
+ * DQ_ERR_USAGE when called on the I/O thread.
+ * Never hangs: every wait is bounded by @timeout_ms.
+ * Context: application thread; takes and releases x->lock; sleeps on a
+ * futex; allocates nothing.
+ */
+DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
+                          uint8_t *buf, size_t buflen, unsigned timeout_ms);
+
+/*
+ * Send @msg to node @msg->dst without waiting (replies, acks, the home's
+ * invalidations).  @msg->src is filled in.  On the I/O thread (from a
+ * callback) it goes straight to the socket; from any other thread it is
+ * encoded into a queued buffer (allocated) and sent by the I/O thread.
+ * Errors: encoder errors, DQ_ERR_XPORT_PEER_FAILED, _SHUTDOWN, DQ_ERR_NOMEM.
+ * Context: any thread.
+ */
+DqStatus dq_xport_send(DqXport *x, const DqMsg *msg);
+
+/*
+ * Master: send SHUTDOWN(@code) to every live worker and wait (bounded by
+ * the failure timeout) for their SHUTDOWN_ACKs.  After a failed start-up
+ * it still tells the workers that joined, so they stop waiting at once.
+ * DQ_ERR_XPORT_TIMEOUT when some never acked.  DQ_ERR_USAGE on a worker.
+ * Context: application thread; sleeps.
+ */
+DqStatus dq_xport_shutdown(DqXport *x, uint32_t code);
+
+/*
+ * Wait up to @timeout_ms for the master's SHUTDOWN (DQ_OK, *@code set),
+ * or for a failure that ends this node's part: on a worker the loss of
+ * the master (other workers' failures are only reported through
+ * on_peer_failed: the master decides), on the master the loss of any
+ * worker.  DQ_ERR_XPORT_PEER_FAILED (@err: "lost contact with node J
+ * (why)") or DQ_ERR_XPORT_TIMEOUT.
+ * Context: application thread; sleeps.
+ */
+DqStatus dq_xport_wait_shutdown(DqXport *x, unsigned timeout_ms,
+                                uint32_t *code, char *err, size_t errlen);
+
+/* Has @node been declared failed? */
+bool dq_xport_peer_failed(DqXport *x, unsigned node);
+
+/* Largest encoded message under this node's limits (ZMQ_MAXMSGSIZE). */
+size_t dq_xport_max_msg_size(const DqXport *x);
+
+/*
+ * Stop the I/O thread, close the socket (queued messages get up to the
+ * linger time to leave) and free everything.  Pending requests fail with
+ * DQ_ERR_XPORT_SHUTDOWN first.  NULL is a no-op.
+ * Context: application thread, no other call on @x in progress or later.
+ */
+void dq_xport_free(DqXport *x);
+
+#endif /* DQEMU_XPORT_H */
