@@ -67,7 +67,9 @@
     X(DQ_ERR_XPORT_REFUSED,   "join refused by the master")            \
     X(DQ_ERR_XPORT_SHUTDOWN,  "transport shut down")                   \
     X(DQ_ERR_PAGE_MEM,        "cannot access /proc/self/mem")        \
-    X(DQ_ERR_PAGE_PROTECT,    "mprotect of a DSM page failed")
+    X(DQ_ERR_PAGE_PROTECT,    "mprotect of a DSM page failed")      \
+    X(DQ_ERR_DSM_REFUSED,     "page request refused by its home")   \
+    X(DQ_ERR_DSM_BAD_REPLY,   "unexpected answer to a page request")
 
 typedef enum DqStatus {
 #define DQ_STATUS_ENUM(name, text) name,

@@ -1,7 +1,8 @@
 # Host-only cluster tests of libdqemu (no QEMU): real node processes on
 # 127.0.0.1 running tests/dsm/dsm-node.c over the ZeroMQ transport.
 #
-#   make dsm-build     build $(BUILD)/dsm/dsm-node
+#   make dsm-build     build $(BUILD)/dsm/dsm-node and dsm-test (the DSM
+#                      coherence engine over K processes)
 #   make test-dsm      run tests/dsm/test_*.py (pytest), JUnit XML to
 #                      $(RESULTS)/dsm.xml
 #   make bench-xport   2-process 4 KiB request/reply: dqemu transport vs raw
@@ -33,12 +34,16 @@ $(DSM_OUT)/dsm-node: $(DSM_SRC_DIR)/dsm-node.c $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
 	@mkdir -p $(@D)
 	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LIB_SRCS) $(DSM_LIBS)
 
+$(DSM_OUT)/dsm-test: $(DSM_SRC_DIR)/dsm-test.c $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
+	@mkdir -p $(@D)
+	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LIB_SRCS) $(DSM_LIBS)
+
 $(DSM_OUT)/xport-bench: $(DSM_BENCH_SRC) $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
 	@mkdir -p $(@D)
 	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LIB_SRCS) $(DSM_LIBS)
 
 .PHONY: dsm-build test-dsm bench-xport
-dsm-build: $(DSM_OUT)/dsm-node
+dsm-build: $(DSM_OUT)/dsm-node $(DSM_OUT)/dsm-test
 
 test-dsm: dsm-build
 	@mkdir -p $(RESULTS)

@@ -1,0 +1,175 @@
+"""The coherence engine (dqemu/dsm.c) with real node processes.
+
+Each test starts K dsm-test processes (tests/dsm/dsm-test.c) on 127.0.0.1
+that map one region at the same address and resolve their SIGSEGVs through
+dq_dsm_fault(): the master binds an ephemeral port and prints it, the
+workers join it.  Every wait has a timeout, every process the test started
+is killed and reaped at the end (by pid, never by name).
+"""
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+BUILD = pathlib.Path(os.environ.get(
+    "DSM_BUILD_DIR",
+    pathlib.Path(__file__).resolve().parents[2] / "build" / "dsm"))
+PROG = BUILD / "dsm-test"
+
+START_TIMEOUT = 15.0
+EXIT_TIMEOUT = 90.0
+# Failure detection is 2000 ms of silence (or a lost connection at once);
+# allow the poll tick and a loaded machine on top.
+DETECT_BOUND = 2.5
+EXIT_PEER = 3
+
+
+class Node:
+    """One dsm-test process; threads collect its stdout and stderr."""
+
+    def __init__(self, args):
+        self.args = [str(PROG)] + [str(a) for a in args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = queue.Queue()
+        self.out = []
+        self.err = ""
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+        self._e = threading.Thread(target=self._read_err, daemon=True)
+        self._e.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), line.rstrip("\n")))
+
+    def _read_err(self):
+        self.err = self.proc.stderr.read()
+
+    def expect(self, prefix, timeout=START_TIMEOUT):
+        """(arrival time, line) of the next stdout line starting with
+        @prefix (others are kept)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    f"{self.args}: no '{prefix}' within {timeout}s; "
+                    f"saw {self.out}\n{self.err}")
+            try:
+                t, line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.out.append(line)
+            if line.startswith(prefix):
+                return t, line
+
+    def finish(self, timeout=EXIT_TIMEOUT):
+        """Wait for exit; return (exit code, stdout lines, stderr)."""
+        rc = self.proc.wait(timeout=timeout)
+        self._t.join(timeout=5)
+        self._e.join(timeout=5)
+        while not self.lines.empty():
+            self.out.append(self.lines.get_nowait()[1])
+        return rc, self.out, self.err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster():
+    started = []
+
+    def start(k, args):
+        master = Node(["--node", 0, "--nodes", k] + list(args))
+        started.append(master)
+        ep = master.expect("node 0: endpoint")[1].split()[-1]
+        nodes = [master]
+        for i in range(1, k):
+            w = Node(["--node", i, "--nodes", k, "--master", ep] +
+                     list(args))
+            started.append(w)
+            nodes.append(w)
+        return nodes
+
+    yield start
+    for n in started:
+        n.kill()
+
+
+def run_ok(nodes, scenario):
+    results = [n.finish() for n in nodes]
+    for i, (rc, out, err) in enumerate(results):
+        assert rc == 0, f"node {i} rc={rc}\n{out}\n{err}"
+        assert f"node {i}: done {scenario}" in out, out
+        assert "dqemu:" not in err, err
+        assert any(line.startswith(f"node {i}: shutdown 0")
+                   for line in out), out
+    assert f"node 0: verified {scenario}" in results[0][1]
+    # No event the directory refused, on any node.
+    for rc, out, err in results:
+        assert any(line.endswith(" errors 0") for line in out), out
+
+
+def test_dsm_test_binary_was_built():
+    assert PROG.exists(), f"{PROG} missing: run `make dsm-build`"
+
+
+@pytest.mark.parametrize("home", ["master", "hash"])
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_consumers_see_all_producer_data_once_the_flag_is_set(cluster, k,
+                                                              home):
+    run_ok(cluster(k, ["--scenario", "prodcons", "--pages", 8,
+                       "--home", home]), "prodcons")
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_false_sharing_writers_of_one_page_keep_every_increment(cluster, k):
+    run_ok(cluster(k, ["--scenario", "false", "--iters", 2000 // k * 2]),
+           "false")
+
+
+@pytest.mark.parametrize("home", ["master", "hash"])
+@pytest.mark.parametrize("k,iters", [(2, 8000), (3, 5000), (4, 4000),
+                                     (8, 800)])
+def test_random_reads_and_writes_end_with_exact_checksums(cluster, k, iters,
+                                                          home):
+    run_ok(cluster(k, ["--scenario", "stress", "--pages", 8, "--iters",
+                       iters, "--home", home, "--seed", k * 7 + 1]),
+           "stress")
+
+
+@pytest.mark.parametrize("home", ["master", "hash"])
+@pytest.mark.parametrize("victim", [0, 2])
+def test_killed_node_is_reported_within_2s_and_the_others_exit(cluster,
+                                                               victim, home):
+    k = 4
+    nodes = cluster(k, ["--scenario", "stress", "--pages", 8, "--iters",
+                        10 ** 8, "--home", home])
+    for i, n in enumerate(nodes):
+        n.expect(f"node {i}: running", timeout=30)
+    t_kill = time.monotonic()
+    os.kill(nodes[victim].proc.pid, signal.SIGKILL)
+    nodes[victim].proc.wait(timeout=10)
+    for i, n in enumerate(nodes):
+        if i == victim:
+            continue
+        t, line = n.expect(f"node {i}: peer-failed {victim}",
+                           timeout=DETECT_BOUND + 5)
+        assert t - t_kill < DETECT_BOUND, f"node {i}: {line} after " \
+            f"{t - t_kill:.2f}s"
+    for i, n in enumerate(nodes):
+        if i == victim:
+            continue
+        rc, out, err = n.finish(timeout=15)
+        assert rc == EXIT_PEER, f"node {i} rc={rc}\n{out}\n{err}"
+        assert f"dqemu: node {i}: peer failed: lost contact with node " \
+            f"{victim}" in err, err
