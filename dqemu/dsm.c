@@ -6,18 +6,19 @@
  *
  *   faulting threads (SIGSEGV handlers): a request slot each while they
  *     wait; dq_xport_request() to a remote home, or the local list and
- *     the eventfd for a page homed here.  No allocation, no mutex of
+ *     dq_xport_kick() for a page homed here.  No allocation, no mutex of
  *     ours (dq_xport_request takes x->lock, a leaf the interrupted thread
  *     never holds: it does not touch DSM memory inside the transport).
  *   I/O thread (transport callbacks): INVAL and RECALL for pages held
- *     here, late installs, and the hand-off of home traffic to the queue.
- *   service thread: the directory, the entries, the home copies; all
- *     home messages leave from here, in order.
+ *     here, late installs, and the home side: the directory, the entries,
+ *     the home copies.  Home messages leave from here, in order, straight
+ *     to the socket.  A request thus crosses no thread of ours at the
+ *     home: every hand-off costs a wake-up, 10-20 us on this kind of
+ *     machine, and a remote fault is a chain of them.
  *
- * Lock order: d->lock (the event queue) is a leaf.  A slot's install word
- * is taken by CAS by the faulting thread or the I/O thread, whichever
- * comes first; the other waits for it to reach INSTALL_DONE, which needs
- * no other thread.
+ * A slot's install word is taken by CAS by the faulting thread or the I/O
+ * thread, whichever comes first; the other waits for it to reach
+ * INSTALL_DONE, which needs no other thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -60,10 +61,9 @@ typedef struct DqDsmSlot {
     uint8_t *buf;               /* reply buffer, buflen bytes */
 } DqDsmSlot;
 
-/* An event for the service thread. */
+/* An event the home gives itself (its own INVAL/RECALL answered). */
 typedef struct DqDsmEv {
     struct DqDsmEv *next;
-    bool failed;                /* NODE_FAILED for ev.node, all entries */
     size_t index;
     DqDirEvent ev;
     uint8_t data[];             /* one page when ev.has_data */
@@ -90,16 +90,11 @@ typedef struct DqDsm {
     size_t buflen;
     DqDsmSlot **pending;        /* per page: slot of a remote request */
     DqDsmSlot *local_head;      /* lock-free LIFO of local requests */
-    int evfd;
-    pthread_t svc;
-    bool svc_started;
     uint8_t *io_buf;            /* I/O thread: recalled page */
 
-    pthread_mutex_t lock;       /* the queue below and stop */
-    DqDsmEv *q_head, *q_tail;
-    bool stop;
-
-    /* Service thread only. */
+    /* The home side: I/O thread only. */
+    bool in_home;               /* inside the directory */
+    uint64_t failed_later;      /* nodes that failed meanwhile */
     DqDsmEv *self_head, *self_tail;
     size_t *serve;
     size_t nserve;
@@ -143,15 +138,6 @@ static void futex_wait_ms(uint32_t *word, uint32_t val, unsigned ms)
 static void futex_wake_all(uint32_t *word)
 {
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-}
-
-static void wake_svc(DqDsm *d)
-{
-    uint64_t one = 1;
-
-    if (write(d->evfd, &one, sizeof(one)) < 0) {
-        /* EAGAIN: the counter is already non-zero, the wake-up stands. */
-    }
 }
 
 static uint64_t page_addr(DqDsm *d, size_t index)
@@ -358,10 +344,10 @@ static DqStatus obtain_local(DqDsm *d, DqDsmSlot *s, uint64_t deadline,
         } while (!__atomic_compare_exchange_n(&d->local_head, &old, s, true,
                                               __ATOMIC_RELEASE,
                                               __ATOMIC_RELAXED));
-        wake_svc(d);
+        dq_xport_kick(d->x);
         while (!__atomic_load_n(&s->done, __ATOMIC_ACQUIRE)) {
             if (left_ms(deadline) == 0) {
-                /* The service thread may still answer into the slot. */
+                /* The I/O thread may still answer into the slot. */
                 *leak = true;
                 return DQ_ERR_XPORT_TIMEOUT;
             }
@@ -419,7 +405,7 @@ static DqStatus dsm_obtain(void *opaque, size_t index, DqPageState have,
     return st;
 }
 
-/* ---- the service thread ------------------------------------------------ */
+/* ---- the home side (I/O thread) ---------------------------------------- */
 
 static void svc_send(DqDsm *d, DqMsg *m)
 {
@@ -659,98 +645,83 @@ static void svc_drain(DqDsm *d)
     }
 }
 
-static void svc_event(DqDsm *d, DqDsmEv *ev)
+/* Tell every entry homed here that @node is gone. */
+static void home_node_failed(DqDsm *d, unsigned node)
 {
+    DqDirEvent ev;
     size_t i;
 
-    if (ev->failed) {
-        for (i = 0; i < d->region.pages; i++) {
-            if (d->homed[i]) {
-                svc_feed(d, i, &ev->ev, NULL);
-                svc_drain(d);
-            }
-        }
-        return;
-    }
-    if (is_request(ev->ev.kind)) {
-        CNT(d, home_requests);
-    } else {
-        ev->ev.id = dir_id(d, ev->index, ev->ev.id);
-    }
-    svc_feed(d, ev->index, &ev->ev, ev->ev.has_data ? ev->data : NULL);
-    svc_drain(d);
-}
-
-static void *svc_main(void *opaque)
-{
-    DqDsm *d = opaque;
-    struct pollfd pfd;
-    DqDsmEv *list, *ev;
-    DqDsmSlot *s, *rev, *next;
-    DqDirEvent de;
-    uint64_t junk;
-    bool stop;
-
-    for (;;) {
-        pfd.fd = d->evfd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        poll(&pfd, 1, 100);
-        if (read(d->evfd, &junk, sizeof(junk)) < 0) {
-            /* EAGAIN: nothing signalled. */
-        }
-        pthread_mutex_lock(&d->lock);
-        list = d->q_head;
-        d->q_head = d->q_tail = NULL;
-        stop = d->stop;
-        pthread_mutex_unlock(&d->lock);
-        if (stop) {
-            while ((ev = list) != NULL) {
-                list = ev->next;
-                free(ev);
-            }
-            return NULL;
-        }
-        while ((ev = list) != NULL) {
-            list = ev->next;
-            svc_event(d, ev);
-            free(ev);
-        }
-
-        s = __atomic_exchange_n(&d->local_head, NULL, __ATOMIC_ACQUIRE);
-        for (rev = NULL; s != NULL; s = next) {
-            next = s->lnext;
-            s->lnext = rev;
-            rev = s;
-        }
-        for (s = rev; s != NULL; s = next) {
-            next = s->lnext;
-            memset(&de, 0, sizeof(de));
-            de.kind = s->kind;
-            de.node = d->me;
-            de.id = (uint64_t)(s - d->slots);
-            CNT(d, home_requests);
-            svc_feed(d, s->index, &de, NULL);
+    for (i = 0; i < d->region.pages; i++) {
+        if (d->homed[i]) {
+            memset(&ev, 0, sizeof(ev));
+            ev.kind = DQ_DIR_EV_NODE_FAILED;
+            ev.node = node;
+            svc_feed(d, i, &ev, NULL);
             svc_drain(d);
         }
     }
 }
 
-/* ---- transport callbacks (I/O thread) --------------------------------- */
-
-static void io_enqueue(DqDsm *d, DqDsmEv *ev)
+/* The failures reported while the directory was busy.  Context: in_home. */
+static void home_failures(DqDsm *d)
 {
-    ev->next = NULL;
-    pthread_mutex_lock(&d->lock);
-    if (d->q_tail != NULL) {
-        d->q_tail->next = ev;
-    } else {
-        d->q_head = ev;
+    unsigned node;
+
+    while (d->failed_later != 0) {
+        node = (unsigned)__builtin_ctzll(d->failed_later);
+        d->failed_later &= d->failed_later - 1;
+        home_node_failed(d, node);
     }
-    d->q_tail = ev;
-    pthread_mutex_unlock(&d->lock);
-    wake_svc(d);
 }
+
+/*
+ * One event from the wire or this node into the directory.  A send the
+ * directory makes may find its peer gone, and the transport reports that
+ * at once (on_peer_failed): the directory is not re-entered for it, the
+ * failure waits until this event is done.
+ */
+static void home_event(DqDsm *d, size_t index, DqDirEvent *ev,
+                       const uint8_t *data)
+{
+    if (is_request(ev->kind)) {
+        CNT(d, home_requests);
+    } else {
+        ev->id = dir_id(d, index, ev->id);
+    }
+    d->in_home = true;
+    svc_feed(d, index, ev, data);
+    svc_drain(d);
+    home_failures(d);
+    d->in_home = false;
+}
+
+/*
+ * DqXportOps.on_kick: take the requests of local faulting threads for
+ * pages homed here, oldest first.
+ */
+static void dsm_on_kick(void *opaque)
+{
+    DqDsm *d = opaque;
+    DqDsmSlot *s, *rev, *next;
+    DqDirEvent de;
+
+    s = __atomic_exchange_n(&d->local_head, NULL, __ATOMIC_ACQUIRE);
+    for (rev = NULL; s != NULL; s = next) {
+        next = s->lnext;
+        s->lnext = rev;
+        rev = s;
+    }
+    for (s = rev; s != NULL; s = next) {
+        next = s->lnext;
+        memset(&de, 0, sizeof(de));
+        de.kind = s->kind;
+        de.node = d->me;
+        de.id = (uint64_t)(s - d->slots);
+        home_event(d, s->index, &de, NULL);
+    }
+}
+
+/* ---- transport callbacks (I/O thread) --------------------------------- */
 
 static void io_nack(DqDsm *d, const DqMsg *msg, DqNackCode code)
 {
@@ -769,11 +740,10 @@ static void io_nack(DqDsm *d, const DqMsg *msg, DqNackCode code)
     dq_xport_send(x, &m);
 }
 
-/* Home traffic: hand it to the service thread. */
+/* Home traffic: straight into the directory. */
 static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
 {
-    bool data = msg->type == DQ_MSG_RECALL_DATA;
-    DqDsmEv *ev;
+    DqDirEvent ev;
 
     if (!d->homed[index]) {
         if (msg->type == DQ_MSG_READ_REQ || msg->type == DQ_MSG_WRITE_REQ ||
@@ -782,37 +752,31 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
         }
         return;
     }
-    ev = calloc(1, sizeof(*ev) + (data ? d->ps : 0));
-    if (ev == NULL) {
-        io_nack(d, msg, DQ_NACK_RETRY);
-        return;
-    }
-    ev->index = index;
-    ev->ev.node = msg->src;
-    ev->ev.id = msg->req_id;
-    ev->ev.flags = msg->flags;
+    memset(&ev, 0, sizeof(ev));
+    ev.node = msg->src;
+    ev.id = msg->req_id;
+    ev.flags = msg->flags;
     switch (msg->type) {
     case DQ_MSG_READ_REQ:
-        ev->ev.kind = DQ_DIR_EV_READ;
+        ev.kind = DQ_DIR_EV_READ;
         break;
     case DQ_MSG_WRITE_REQ:
-        ev->ev.kind = DQ_DIR_EV_WRITE;
+        ev.kind = DQ_DIR_EV_WRITE;
         break;
     case DQ_MSG_UPGRADE_REQ:
-        ev->ev.kind = DQ_DIR_EV_UPGRADE;
+        ev.kind = DQ_DIR_EV_UPGRADE;
         break;
     case DQ_MSG_INVAL_ACK:
-        ev->ev.kind = DQ_DIR_EV_INV_ACK;
+        ev.kind = DQ_DIR_EV_INV_ACK;
         break;
     default:                    /* RECALL_DATA */
-        ev->ev.kind = DQ_DIR_EV_RECALL_REPLY;
-        ev->ev.kept = msg->u.page.state == DQ_PROTO_STATE_S ?
-                      DQ_DIR_MODE_S : DQ_DIR_MODE_I;
-        ev->ev.has_data = true;
-        memcpy(ev->data, msg->tail, d->ps);
+        ev.kind = DQ_DIR_EV_RECALL_REPLY;
+        ev.kept = msg->u.page.state == DQ_PROTO_STATE_S ?
+                  DQ_DIR_MODE_S : DQ_DIR_MODE_I;
+        ev.has_data = msg->tail_len == d->ps;
         break;
     }
-    io_enqueue(d, ev);
+    home_event(d, index, &ev, ev.has_data ? msg->tail : NULL);
 }
 
 static void dsm_on_message(void *opaque, const DqMsg *msg)
@@ -882,13 +846,12 @@ static void dsm_on_message(void *opaque, const DqMsg *msg)
 static void dsm_on_peer_failed(void *opaque, unsigned node, const char *why)
 {
     DqDsm *d = opaque;
-    DqDsmEv *ev = calloc(1, sizeof(*ev));
 
-    if (ev != NULL) {
-        ev->failed = true;
-        ev->ev.kind = DQ_DIR_EV_NODE_FAILED;
-        ev->ev.node = node;
-        io_enqueue(d, ev);
+    d->failed_later |= 1ull << node;
+    if (!d->in_home) {
+        d->in_home = true;
+        home_failures(d);
+        d->in_home = false;
     }
     if (d->cfg.xport.ops.on_peer_failed != NULL) {
         d->cfg.xport.ops.on_peer_failed(d->cfg.xport.opaque, node, why);
@@ -908,30 +871,13 @@ static void dsm_on_shutdown(void *opaque, uint32_t code)
 
 static void dsm_free(DqDsm *d)
 {
-    if (d->svc_started) {
-        pthread_mutex_lock(&d->lock);
-        d->stop = true;
-        pthread_mutex_unlock(&d->lock);
-        wake_svc(d);
-        pthread_join(d->svc, NULL);
-        d->svc_started = false;
-    }
     dq_xport_free(d->x);
     d->x = NULL;
-    while (d->q_head != NULL) {
-        DqDsmEv *ev = d->q_head;
-
-        d->q_head = ev->next;
-        free(ev);
-    }
     while (d->self_head != NULL) {
         DqDsmEv *ev = d->self_head;
 
         d->self_head = ev->next;
         free(ev);
-    }
-    if (d->evfd >= 0) {
-        close(d->evfd);
     }
     if (d->dir_ok) {
         dq_dir_destroy(&d->dir);
@@ -953,9 +899,7 @@ static void dsm_free(DqDsm *d)
     free(d->serve_flag);
     free(d->txn_dir);
     free(d->txn_wire);
-    pthread_mutex_destroy(&d->lock);
     memset(d, 0, sizeof(*d));
-    d->evfd = -1;
 }
 
 #define START_FAIL(st_, ...)                        \
@@ -981,8 +925,6 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
         return DQ_ERR_USAGE;
     }
     memset(d, 0, sizeof(*d));
-    d->evfd = -1;
-    pthread_mutex_init(&d->lock, NULL);
     d->cfg = *cfg;
     d->me = cfg->xport.node_id;
     d->nodes = cfg->xport.node_count;
@@ -1056,20 +998,12 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
                               DQ_DIR_NO_NODE);
         }
     }
-    d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->evfd < 0) {
-        START_FAIL(DQ_ERR_NOMEM, "eventfd: %s", strerror(errno));
-    }
-    if (pthread_create(&d->svc, NULL, svc_main, d) != 0) {
-        START_FAIL(DQ_ERR_NOMEM, "cannot start the service thread");
-    }
-    d->svc_started = true;
-
     xc = cfg->xport;
     xc.page_size = (uint32_t)d->ps;
     xc.ops.on_message = dsm_on_message;
     xc.ops.on_peer_failed = dsm_on_peer_failed;
     xc.ops.on_shutdown = dsm_on_shutdown;
+    xc.ops.on_kick = dsm_on_kick;
     xc.opaque = d;
     {
         DqXport *x;
