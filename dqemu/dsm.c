@@ -26,6 +26,7 @@
 #include "dsm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -110,15 +111,22 @@ static DqDsm dsm_g;
 static DqDsm *dsm_live;
 
 #define CNT(d, f) __atomic_fetch_add(&(d)->c.f, 1, __ATOMIC_RELAXED)
+#define CNT_ADD(d, f, n) \
+    __atomic_fetch_add(&(d)->c.f, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* ---- small helpers (async-signal-safe) ------------------------------- */
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000;
 }
 
 static void nap(long ns)
@@ -367,7 +375,8 @@ static DqStatus dsm_obtain(void *opaque, size_t index, DqPageState have,
                            DqPageState want)
 {
     DqDsm *d = opaque;
-    uint64_t deadline = now_ms() + d->timeout_ms;
+    uint64_t t0 = now_ns(), dt;
+    uint64_t deadline = t0 / 1000000 + d->timeout_ms;
     unsigned home = dq_home_of(&d->home, index);
     DqDirEventKind kind;
     DqMsgType type;
@@ -402,6 +411,9 @@ static DqStatus dsm_obtain(void *opaque, size_t index, DqPageState have,
     if (!leak) {
         slot_release(s);
     }
+    dt = now_ns() - t0;
+    CNT_ADD(d, fault_ns, dt);
+    CNT(d, fault_hist[dq_dsm_hist_bucket(dt)]);
     return st;
 }
 
@@ -503,6 +515,7 @@ static void dsm_act(void *opaque, const DqDirAction *a)
         } else {
             m.type = DQ_MSG_INVAL;
             m.req_id = wire_id(d, index, a->id);
+            CNT(d, invals_sent);
             svc_send(d, &m);
         }
         break;
@@ -527,6 +540,7 @@ static void dsm_act(void *opaque, const DqDirAction *a)
             m.type = DQ_MSG_RECALL;
             m.req_id = wire_id(d, index, a->id);
             m.u.page.state = mode_proto(a->mode);
+            CNT(d, recalls_sent);
             svc_send(d, &m);
         }
         break;
@@ -1063,12 +1077,70 @@ DqStatus dq_dsm_acquire_range(uintptr_t addr, size_t len, bool write)
 void dq_dsm_counters(DqDsmCounters *out)
 {
     DqDsm *d = &dsm_g;
-    uint64_t *src = (uint64_t *)&d->c, *dst = (uint64_t *)out;
-    size_t i;
+    DqXport *x = __atomic_load_n(&d->x, __ATOMIC_ACQUIRE);
+    DqXportTraffic t;
+    unsigned i;
 
-    for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++) {
-        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+#define DQ_DSM_COUNTER_LOAD(name, unit, help) \
+    out->name = __atomic_load_n(&d->c.name, __ATOMIC_RELAXED);
+    DQ_DSM_COUNTER_LIST(DQ_DSM_COUNTER_LOAD)
+#undef DQ_DSM_COUNTER_LOAD
+    for (i = 0; i < DQ_DSM_HIST_BUCKETS; i++) {
+        out->fault_hist[i] = __atomic_load_n(&d->c.fault_hist[i],
+                                             __ATOMIC_RELAXED);
     }
+    /* The transport counts its own traffic; it lives as long as we do. */
+    if (x != NULL) {
+        dq_xport_traffic(x, &t);
+        out->msgs_sent = t.msgs_sent;
+        out->bytes_sent = t.bytes_sent;
+        out->msgs_received = t.msgs_received;
+        out->bytes_received = t.bytes_received;
+    }
+}
+
+unsigned dq_dsm_hist_bucket(uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    unsigned b = 0;
+
+    while (us >= 2 && b < DQ_DSM_HIST_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    return b;
+}
+
+void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c)
+{
+    char line[DQ_DSM_HIST_BUCKETS * 24];
+    size_t off = 0;
+    unsigned i;
+
+#define DQ_DSM_COUNTER_PRINT(name, unit, help)                              \
+    fprintf(out, "dqemu: node %u: dsm: %-15s %12" PRIu64 " %s\n", node,   \
+            #name, c->name, unit);
+    DQ_DSM_COUNTER_LIST(DQ_DSM_COUNTER_PRINT)
+#undef DQ_DSM_COUNTER_PRINT
+    line[0] = '\0';
+    for (i = 0; i < DQ_DSM_HIST_BUCKETS; i++) {
+        if (c->fault_hist[i] == 0 || off >= sizeof(line)) {
+            continue;
+        }
+        if (i == 0) {
+            off += snprintf(line + off, sizeof(line) - off, " <2:%" PRIu64,
+                            c->fault_hist[i]);
+        } else if (i == DQ_DSM_HIST_BUCKETS - 1) {
+            off += snprintf(line + off, sizeof(line) - off, " >=%llu:%" PRIu64,
+                            1ull << i, c->fault_hist[i]);
+        } else {
+            off += snprintf(line + off, sizeof(line) - off,
+                            " %llu-%llu:%" PRIu64, 1ull << i, 1ull << (i + 1),
+                            c->fault_hist[i]);
+        }
+    }
+    fprintf(out, "dqemu: node %u: dsm: fault latency us (bucket:count):%s\n",
+            node, off > 0 ? line : " none");
 }
 
 void dq_dsm_stop(void)

@@ -60,18 +60,40 @@ typedef struct DqDsmConfig {
     unsigned slots;             /* 0: DQ_DSM_DEFAULT_SLOTS */
 } DqDsmConfig;
 
-/* Counters, relaxed atomics; read with dq_dsm_counters(). */
+/*
+ * Per-node statistics.  One X-macro names every counter with its unit and
+ * meaning, so dq_dsm_counters_print() cannot drift from the counting.
+ */
+#define DQ_DSM_COUNTER_LIST(X)                                             \
+    X(read_faults,    "faults",   "read requests made (I -> S)")           \
+    X(write_faults,   "faults",   "write requests made (I -> M)")          \
+    X(upgrade_faults, "faults",   "upgrade requests made (S -> M)")        \
+    X(fault_ns,       "ns",       "time from request to installed page")   \
+    X(retries,        "retries",  "requests retried (home queue full)")    \
+    X(home_requests,  "requests", "requests served as home")               \
+    X(invals_sent,    "messages", "invalidations sent as home")            \
+    X(invals,         "messages", "invalidations received and obeyed")     \
+    X(recalls_sent,   "messages", "recalls sent as home")                  \
+    X(recalls,        "messages", "recalls received and obeyed")           \
+    X(late_installs,  "pages",    "grants installed by the I/O thread")    \
+    X(proto_errors,   "events",   "events the directory refused")          \
+    X(data_lost,      "pages",    "pages whose only copy died with a node") \
+    X(msgs_sent,      "messages", "messages sent (all kinds)")             \
+    X(bytes_sent,     "bytes",    "bytes sent (headers included)")         \
+    X(msgs_received,  "messages", "messages received (all kinds)")         \
+    X(bytes_received, "bytes",    "bytes received (headers included)")
+
+/*
+ * Fault latency histogram: bucket 0 counts requests served in under
+ * 2 us, bucket i >= 1 those in [2^i, 2^(i+1)) us; the last one is open.
+ */
+#define DQ_DSM_HIST_BUCKETS 24
+
 typedef struct DqDsmCounters {
-    uint64_t read_faults;       /* READ requests made */
-    uint64_t write_faults;      /* WRITE requests made */
-    uint64_t upgrade_faults;    /* UPGRADE requests made */
-    uint64_t retries;           /* NACK RETRY / queue full */
-    uint64_t home_requests;     /* requests served as home */
-    uint64_t invals;            /* INVALs this node obeyed */
-    uint64_t recalls;           /* RECALLs this node obeyed */
-    uint64_t late_installs;     /* grants installed by the I/O thread */
-    uint64_t proto_errors;      /* events the directory refused */
-    uint64_t data_lost;         /* pages whose M data died with a node */
+#define DQ_DSM_COUNTER_FIELD(name, unit, help) uint64_t name;
+    DQ_DSM_COUNTER_LIST(DQ_DSM_COUNTER_FIELD)
+#undef DQ_DSM_COUNTER_FIELD
+    uint64_t fault_hist[DQ_DSM_HIST_BUCKETS];
 } DqDsmCounters;
 
 /*
@@ -108,8 +130,17 @@ DqFaultResult dq_dsm_fault(uintptr_t addr, bool is_write, DqStatus *status);
  */
 DqStatus dq_dsm_acquire_range(uintptr_t addr, size_t len, bool write);
 
-/* A snapshot of the counters. */
+/* A snapshot of the counters (zeros when the engine never started). */
 void dq_dsm_counters(DqDsmCounters *out);
+
+/* The histogram bucket of a fault that took @ns. */
+unsigned dq_dsm_hist_bucket(uint64_t ns);
+
+/*
+ * Print @c for node @node: one "dqemu: node K: dsm: name value unit" line
+ * per counter, then the non-empty histogram buckets on one line.
+ */
+void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c);
 
 /*
  * Stop the service thread, free the transport (call dq_xport_shutdown /

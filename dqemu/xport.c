@@ -111,6 +111,7 @@ struct DqXport {
     size_t scratch_len;
 
     uint64_t next_req_id;       /* atomic */
+    DqXportTraffic traffic;     /* relaxed atomics */
 
     /* Everything below is under lock. */
     pthread_mutex_t lock;
@@ -252,6 +253,12 @@ static int send_rid(DqXport *x, const uint8_t *rid, size_t rid_len,
         e = errno;
     }
     pthread_mutex_unlock(&x->sock_lock);
+    if (e == 0) {
+        __atomic_fetch_add(&x->traffic.msgs_sent, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&x->traffic.bytes_sent,
+                           (uint64_t)(len + (annex ? annex_len : 0)),
+                           __ATOMIC_RELAXED);
+    }
     return e;
 }
 
@@ -924,6 +931,11 @@ static void drain_socket(DqXport *x)
         /* [routing id][message] or [routing id][message][annex]. */
         if (nf == 2 || nf == 3) {
             sz = nf == 3 ? zmq_msg_size(&f[2]) : 0;
+            __atomic_fetch_add(&x->traffic.msgs_received, 1,
+                               __ATOMIC_RELAXED);
+            __atomic_fetch_add(&x->traffic.bytes_received,
+                               (uint64_t)(zmq_msg_size(&f[1]) + sz),
+                               __ATOMIC_RELAXED);
             handle_rx(x, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]),
                       zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
                       nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
@@ -1323,6 +1335,18 @@ uint64_t dq_xport_next_req_id(DqXport *x)
 size_t dq_xport_max_msg_size(const DqXport *x)
 {
     return x->scratch_len;
+}
+
+void dq_xport_traffic(DqXport *x, DqXportTraffic *out)
+{
+    out->msgs_sent = __atomic_load_n(&x->traffic.msgs_sent,
+                                     __ATOMIC_RELAXED);
+    out->bytes_sent = __atomic_load_n(&x->traffic.bytes_sent,
+                                      __ATOMIC_RELAXED);
+    out->msgs_received = __atomic_load_n(&x->traffic.msgs_received,
+                                         __ATOMIC_RELAXED);
+    out->bytes_received = __atomic_load_n(&x->traffic.bytes_received,
+                                          __ATOMIC_RELAXED);
 }
 
 void dq_xport_kick(DqXport *x)

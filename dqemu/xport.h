@@ -158,6 +158,15 @@ DqStatus dq_xport_wait_shutdown(DqXport *x, unsigned timeout_ms,
  */
 void dq_xport_kick(DqXport *x);
 
+/* What this node's socket moved so far (routing frames not counted). */
+typedef struct DqXportTraffic {
+    uint64_t msgs_sent, bytes_sent;
+    uint64_t msgs_received, bytes_received;
+} DqXportTraffic;
+
+/* Context: any thread. */
+void dq_xport_traffic(DqXport *x, DqXportTraffic *out);
+
 /* Has @node been declared failed? */
 bool dq_xport_peer_failed(DqXport *x, unsigned node);
 

@@ -11,7 +11,8 @@
  *
  * stdout: "node K: endpoint E", "node K: ready", "node K: running",
  * "node K: done SCENARIO", "node K: verified SCENARIO" (master),
- * "node K: peer-failed J at T", "node K: shutdown C".
+ * "node K: peer-failed J at T", "dqemu: node K: dsm: ..." (the engine's
+ * counters, dq_dsm_counters_print), "node K: shutdown C".
  * stderr: "dqemu: node K: <what failed>: <why>".
  * Exit: 0 done, 1 usage, 2 start-up failed, 3 a peer failed, 4 bad data,
  * 5 timeout.
@@ -481,6 +482,7 @@ int main(int argc, char **argv)
             return EXIT_PEER;
         }
         dq_dsm_counters(&c);
+        dq_dsm_counters_print(stdout, node_id, &c);
         printf("node %u: shutdown %u faults %" PRIu64 "/%" PRIu64 "/%" PRIu64
                " served %" PRIu64 " errors %" PRIu64 "\n", node_id, code,
                c.read_faults, c.write_faults, c.upgrade_faults,
@@ -508,6 +510,7 @@ int main(int argc, char **argv)
         dq_error("shutdown", "%s", dq_status_str(st));
     }
     dq_dsm_counters(&c);
+    dq_dsm_counters_print(stdout, 0, &c);
     printf("node 0: shutdown %d faults %" PRIu64 "/%" PRIu64 "/%" PRIu64
            " served %" PRIu64 " errors %" PRIu64 "\n", rc, c.read_faults,
            c.write_faults, c.upgrade_faults, c.home_requests,
