@@ -230,6 +230,7 @@ int main(int argc, char **argv)
                 dq_error("page exchange failed", "page from node %u: %s", d,
                          dq_status_str(st));
                 dq_xport_free(xport);
+                free(buf);
                 return st == DQ_ERR_PROTO_FIELD ? EXIT_DATA : EXIT_PEER;
             }
             moved++;
@@ -251,6 +252,7 @@ int main(int argc, char **argv)
         if (st != DQ_OK) {
             dq_error("cluster run failed", "%s", err);
             dq_xport_free(xport);
+            free(buf);
             return EXIT_PEER;
         }
         printf("node %u: shutdown %u\n", node_id, code);
