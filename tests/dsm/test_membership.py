@@ -5,10 +5,15 @@ the master binds an ephemeral port and prints it, the workers join it.
 Every wait has a timeout, every process the test started is killed and
 reaped at the end (by pid, never by name), so a bug shows up as a failed
 assertion, never as a hang or an orphan.
+
+`make test-dsm` runs this file twice: on the -O2 build, then on the ASan +
+UBSan build (DSM_BUILD_DIR=build/dsm-asan, DSM_SANITIZED=1) with fewer
+cluster sizes.  A sanitizer report on any node's stderr fails the test.
 """
 import os
 import pathlib
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -20,6 +25,8 @@ BUILD = pathlib.Path(os.environ.get(
     "DSM_BUILD_DIR",
     pathlib.Path(__file__).resolve().parents[2] / "build" / "dsm"))
 NODE = BUILD / "dsm-node"
+SANITIZED = os.environ.get("DSM_SANITIZED") == "1"
+SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error")
 
 # Generous bounds: a 2-core machine running other test suites in parallel.
 START_TIMEOUT = 15.0
@@ -27,6 +34,16 @@ EXIT_TIMEOUT = 20.0
 # The transport declares a node dead after 2000 ms of silence; allow the
 # poll tick and scheduling on a loaded machine on top.
 DETECT_BOUND = 2.5
+
+
+def cases(full, sanitized):
+    """@full normally, the smaller @sanitized set under ASan + UBSan."""
+    return sanitized if SANITIZED else full
+
+
+def assert_no_sanitizer_report(args, err):
+    if SANITIZER_REPORT.search(err):
+        pytest.fail(f"{args}: sanitizer report:\n{err}", pytrace=False)
 
 
 class Node:
@@ -39,6 +56,7 @@ class Node:
         self.lines = queue.Queue()
         self.out = []
         self.err = ""
+        self.finished = False
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
         self._e = threading.Thread(target=self._read_err, daemon=True)
@@ -75,12 +93,15 @@ class Node:
         self._e.join(timeout=5)
         while not self.lines.empty():
             self.out.append(self.lines.get_nowait())
+        self.finished = True
+        assert_no_sanitizer_report(self.args, self.err)
         return rc, self.out, self.err
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+        self._e.join(timeout=5)
 
 
 @pytest.fixture
@@ -107,13 +128,17 @@ def cluster():
     yield start
     for n in started:
         n.kill()
+    # finish() checked the nodes it reaped; now the ones a test left.
+    for n in started:
+        if not n.finished:
+            assert_no_sanitizer_report(n.args, n.err)
 
 
 def test_node_binary_was_built():
     assert NODE.exists(), f"{NODE} missing: run `make dsm-build`"
 
 
-@pytest.mark.parametrize("k", range(2, 9))
+@pytest.mark.parametrize("k", cases(range(2, 9), [2, 5, 8]))
 def test_k_nodes_join_exchange_pages_and_shut_down(cluster, k):
     nodes = cluster(k, ["--rounds", 10])
     for i, n in enumerate(nodes):
