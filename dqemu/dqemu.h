@@ -69,7 +69,8 @@
     X(DQ_ERR_PAGE_MEM,        "cannot access /proc/self/mem")        \
     X(DQ_ERR_PAGE_PROTECT,    "mprotect of a DSM page failed")      \
     X(DQ_ERR_DSM_REFUSED,     "page request refused by its home")   \
-    X(DQ_ERR_DSM_BAD_REPLY,   "unexpected answer to a page request")
+    X(DQ_ERR_DSM_BAD_REPLY,   "unexpected answer to a page request") \
+    X(DQ_ERR_DSM_PAGE_LOST,   "page lost: its only copy died with a node")
 
 typedef enum DqStatus {
 #define DQ_STATUS_ENUM(name, text) name,

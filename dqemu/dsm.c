@@ -83,6 +83,12 @@ typedef struct DqDsm {
     bool dir_ok, home_ok, region_ok;
     DqDirEntry *entries;
     uint8_t *homed;
+    /*
+     * Per page homed here: its last data died with a node (that node's id
+     * + 1).  Requests for it are refused from then on, never answered
+     * with the stale home copy.  I/O thread only.
+     */
+    uint8_t *lost;
     uint8_t *home_copy;
     DqXport *x;                 /* atomic: set once started */
     DqDsmSlot *slots;
@@ -323,7 +329,8 @@ static DqStatus obtain_remote(DqDsm *d, DqDsmSlot *s, unsigned home,
                 nap(RETRY_SLEEP_NS);
                 continue;
             }
-            st = DQ_ERR_DSM_REFUSED;
+            st = s->reply.u.nack.code == DQ_NACK_LOST ?
+                 DQ_ERR_DSM_PAGE_LOST : DQ_ERR_DSM_REFUSED;
             break;
         }
         st = install_once(d, s);
@@ -550,7 +557,27 @@ static void dsm_act(void *opaque, const DqDirAction *a)
         }
         break;
     case DQ_DIR_ACT_GRANT_DATA:
-        if (a->node == d->me) {
+    case DQ_DIR_ACT_GRANT:
+        if (d->lost[index]) {
+            /* Served while its owner's failure was being processed. */
+            if (a->node == d->me) {
+                complete_local(d, a->id, DQ_ERR_DSM_PAGE_LOST);
+            } else {
+                m.type = DQ_MSG_NACK;
+                m.u.nack.addr = a->page;
+                m.u.nack.code = DQ_NACK_LOST;
+                svc_send(d, &m);
+            }
+        } else if (a->kind == DQ_DIR_ACT_GRANT) {
+            if (a->node == d->me) {
+                complete_local(d, a->id,
+                               dq_page_set_state(&d->region, index,
+                                                 DQ_PAGE_M));
+            } else {
+                m.type = DQ_MSG_GRANT;
+                svc_send(d, &m);
+            }
+        } else if (a->node == d->me) {
             complete_local(d, a->id,
                            dq_page_install(&d->region, index, home,
                                            mode_state(a->mode)));
@@ -559,15 +586,6 @@ static void dsm_act(void *opaque, const DqDirAction *a)
             m.u.page.state = mode_proto(a->mode);
             m.tail = home;
             m.tail_len = d->ps;
-            svc_send(d, &m);
-        }
-        break;
-    case DQ_DIR_ACT_GRANT:
-        if (a->node == d->me) {
-            complete_local(d, a->id,
-                           dq_page_set_state(&d->region, index, DQ_PAGE_M));
-        } else {
-            m.type = DQ_MSG_GRANT;
             svc_send(d, &m);
         }
         break;
@@ -603,6 +621,9 @@ static void svc_feed(DqDsm *d, size_t index, const DqDirEvent *ev,
     }
     if (st == DQ_ERR_DIR_DATA_LOST) {
         CNT(d, data_lost);
+        if (!d->lost[index]) {
+            d->lost[index] = (uint8_t)(ev->node + 1);
+        }
         return;
     }
     if (!is_request(ev->kind)) {
@@ -659,14 +680,24 @@ static void svc_drain(DqDsm *d)
     }
 }
 
-/* Tell every entry homed here that @node is gone. */
+/*
+ * Tell every entry homed here that @node is gone.  A page it held in M
+ * (and had not written back) is marked lost first: the directory goes on
+ * to serve waiting requests from the stale home copy, and those answers
+ * must become refusals.
+ */
 static void home_node_failed(DqDsm *d, unsigned node)
 {
+    const DqDirEntry *e;
     DqDirEvent ev;
     size_t i;
 
     for (i = 0; i < d->region.pages; i++) {
         if (d->homed[i]) {
+            e = &d->entries[i];
+            if (e->owner == node && !dq_dir_home_current(e)) {
+                d->lost[i] = (uint8_t)(node + 1);
+            }
             memset(&ev, 0, sizeof(ev));
             ev.kind = DQ_DIR_EV_NODE_FAILED;
             ev.node = node;
@@ -727,6 +758,10 @@ static void dsm_on_kick(void *opaque)
     }
     for (s = rev; s != NULL; s = next) {
         next = s->lnext;
+        if (d->lost[s->index]) {
+            complete_local(d, (uint64_t)(s - d->slots), DQ_ERR_DSM_PAGE_LOST);
+            continue;
+        }
         memset(&de, 0, sizeof(de));
         de.kind = s->kind;
         de.node = d->me;
@@ -764,6 +799,12 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
             msg->type == DQ_MSG_UPGRADE_REQ) {
             io_nack(d, msg, DQ_NACK_UNEXPECTED);
         }
+        return;
+    }
+    if (d->lost[index] && (msg->type == DQ_MSG_READ_REQ ||
+                           msg->type == DQ_MSG_WRITE_REQ ||
+                           msg->type == DQ_MSG_UPGRADE_REQ)) {
+        io_nack(d, msg, DQ_NACK_LOST);
         return;
     }
     memset(&ev, 0, sizeof(ev));
@@ -904,6 +945,7 @@ static void dsm_free(DqDsm *d)
     }
     free(d->entries);
     free(d->homed);
+    free(d->lost);
     free(d->home_copy);
     free(d->slots);
     free(d->slot_bufs);
@@ -986,6 +1028,7 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
 
     d->entries = calloc(d->region.pages, sizeof(*d->entries));
     d->homed = calloc(d->region.pages, 1);
+    d->lost = calloc(d->region.pages, 1);
     d->home_copy = calloc(d->region.pages, d->ps);
     d->pending = calloc(d->region.pages, sizeof(*d->pending));
     d->serve = calloc(d->region.pages, sizeof(*d->serve));
@@ -995,7 +1038,7 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     d->slots = calloc(d->nslots, sizeof(*d->slots));
     d->slot_bufs = calloc(d->nslots, d->buflen);
     d->io_buf = malloc(d->ps);
-    if (!d->entries || !d->homed || !d->home_copy || !d->pending ||
+    if (!d->entries || !d->homed || !d->lost || !d->home_copy || !d->pending ||
         !d->serve || !d->serve_flag || !d->txn_dir || !d->txn_wire ||
         !d->slots || !d->slot_bufs ||
         !d->io_buf) {

@@ -225,7 +225,8 @@ typedef enum DqJoinRefuse {
     X(RETRY,      "busy, send the request again later")                    \
     X(UNMAPPED,   "address is not mapped in the guest")                    \
     X(UNEXPECTED, "message not expected in the receiver's state")          \
-    X(MALFORMED,  "message did not decode")
+    X(MALFORMED,  "message did not decode")                                \
+    X(LOST,       "the page's last data died with a failed node")
 
 typedef enum DqNackCode {
 #define DQ_NACK_ENUM(name, text) DQ_NACK_##name,

@@ -5,8 +5,9 @@
  * SIGSEGV handler calling dq_dsm_fault(), see coherent memory: a producer's
  * data behind a flag (prodcons), one page written at disjoint slots by all
  * (false), random reads and writes with per-node sequence numbers checked
- * exactly (stress), and that a killed peer ends the run with a report, never
- * a hang (the driver kills a node during stress).  tests/dsm/test_dsm.py
+ * exactly (stress), that a killed peer ends the run with a report, never
+ * a hang (the driver kills a node during stress), and that the pages it
+ * held are either intact elsewhere or refused as lost (lost).  tests/dsm/test_dsm.py
  * drives it.
  *
  * stdout: "node K: endpoint E", "node K: ready", "node K: running",
@@ -197,13 +198,85 @@ static uint64_t pattern(size_t w)
     })
 
 /*
- * Wrong data: a bug, unless a peer died with the only copy of a page (the
- * home then carries on with its stale copy); give this node's failure
- * detection the time to say so.
+ * Wrong data is a bug.  (A page whose only copy died with a peer is
+ * refused, not served stale, so a failure explains no wrong value; it is
+ * still given the time to be reported, as the likelier first cause.)
  */
 static int data_error(void)
 {
     return peer_failure_seen(3000) ? EXIT_PEER : EXIT_DATA;
+}
+
+/*
+ * Is data page @p intact (every word its pattern)?  Through
+ * dq_dsm_acquire_range(), so a refused page is a status, not a signal.
+ */
+static DqStatus check_page(unsigned p, bool *intact)
+{
+    volatile uint64_t *w = data_words() + (size_t)p * (ps / 8);
+    DqStatus st;
+    size_t i;
+
+    *intact = false;
+    st = dq_dsm_acquire_range((uintptr_t)w, ps, false);
+    if (st == DQ_OK) {
+        *intact = true;
+        for (i = 0; i < ps / 8; i++) {
+            *intact &= w[i] == pattern((size_t)p * (ps / 8) + i);
+        }
+    }
+    return st;
+}
+
+/*
+ * A node dies holding pages: data page 0 only it has (M, never read
+ * back), data page 1 it wrote but node 0 read since.  The survivors must
+ * still read page 1 exactly and be refused page 0, never given the
+ * stale zeros of its home copy.  Node 2 is the victim, the driver kills
+ * it after "node 0: read back"; nodes 0 (the home) and 1 check.
+ */
+static int run_lost(void)
+{
+    volatile uint64_t *w = data_words();
+    unsigned p;
+    bool intact;
+    size_t i;
+    DqStatus st;
+    int rc;
+
+    if (node_id == 2) {
+        for (i = 0; i < 2 * ps / 8; i++) {
+            w[i] = pattern(i);
+        }
+        ctl->done[2] = 2;
+        printf("node 2: holding\n");
+        fflush(stdout);
+        return peer_failure_seen(WAIT_S * 1000) ? EXIT_PEER : EXIT_TIME;
+    }
+    if (node_id == 0) {
+        rc = WAIT_FOR(ctl->done[2] == 2);
+        if (rc != 0) {
+            return rc;
+        }
+        ctl->done[0] = 2;       /* the control page is ours now, not 2's */
+        if (check_page(1, &intact) != DQ_OK || !intact) {
+            dq_error("lost", "page 1 read back wrong before the failure");
+            return EXIT_DATA;
+        }
+        printf("node 0: read back\n");
+        fflush(stdout);
+    }
+    if (!peer_failure_seen(WAIT_S * 1000)) {
+        return EXIT_TIME;
+    }
+    for (p = 0; p < 2; p++) {
+        st = check_page(p, &intact);
+        printf("node %u: page %u: %s\n", node_id, p,
+               st != DQ_OK ? dq_status_str(st) :
+               intact ? "intact" : "wrong data");
+        fflush(stdout);
+    }
+    return EXIT_PEER;
 }
 
 static int run_prodcons(unsigned pages)
@@ -348,7 +421,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dsm-test --node K --nodes N [--master EP]\n"
-            "       --scenario prodcons|false|stress [--home master|hash]\n"
+            "       --scenario prodcons|false|stress|lost (3 nodes)\n"
+            "       [--home master|hash]\n"
             "       [--pages P] [--iters I] [--seed S] [--fail-ms MS]\n");
 }
 
@@ -407,7 +481,8 @@ int main(int argc, char **argv)
     if (!have_node || nodes < 2 || nodes > DQ_MAX_NODES || optind != argc ||
         scenario == NULL || pages == 0 ||
         (strcmp(scenario, "prodcons") && strcmp(scenario, "false") &&
-         strcmp(scenario, "stress"))) {
+         strcmp(scenario, "stress") && strcmp(scenario, "lost")) ||
+        (strcmp(scenario, "lost") == 0 && (nodes != 3 || pages < 2))) {
         usage();
         return 1;
     }
@@ -459,6 +534,8 @@ int main(int argc, char **argv)
         rc = run_prodcons(pages);
     } else if (strcmp(scenario, "false") == 0) {
         rc = run_false(iters);
+    } else if (strcmp(scenario, "lost") == 0) {
+        rc = run_lost();
     } else {
         rc = run_stress(pages, iters, seed, true);
     }
