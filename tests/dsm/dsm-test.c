@@ -7,8 +7,8 @@
  * (false), random reads and writes with per-node sequence numbers checked
  * exactly (stress), that a killed peer ends the run with a report, never
  * a hang (the driver kills a node during stress), and that the pages it
- * held are either intact elsewhere or refused as lost (lost).  tests/dsm/test_dsm.py
- * drives it.
+ * held are either intact elsewhere or refused as lost (lost).
+ * tests/dsm/test_dsm.py drives it.
  *
  * stdout: "node K: endpoint E", "node K: ready", "node K: running",
  * "node K: done SCENARIO", "node K: verified SCENARIO" (master),
