@@ -201,3 +201,70 @@ def test_killed_node_is_reported_within_2s_and_the_others_exit(cluster,
         assert rc == EXIT_PEER, f"node {i} rc={rc}\n{out}\n{err}"
         assert f"dqemu: node {i}: peer failed: lost contact with node " \
             f"{victim}" in err, err
+
+
+def test_pages_of_a_killed_node_are_intact_elsewhere_or_refused(cluster):
+    """Node 2 dies holding data page 0 alone (M) and page 1, which the
+    home read back before: both survivors, the home (local path) and
+    node 1 (remote path), read page 1 exactly and are refused page 0."""
+    nodes = cluster(3, ["--scenario", "lost", "--pages", 2])
+    nodes[0].expect("node 0: read back", timeout=30)
+    os.kill(nodes[2].proc.pid, signal.SIGKILL)
+    nodes[2].proc.wait(timeout=10)
+    for i in (0, 1):
+        rc, out, err = nodes[i].finish(timeout=30)
+        assert rc == EXIT_PEER, f"node {i} rc={rc}\n{out}\n{err}"
+        assert f"node {i}: page 0: page lost: its only copy died with a " \
+            "node" in out, out
+        assert f"node {i}: page 1: intact" in out, out
+
+
+def stats_of(out):
+    """The dq_dsm_counters_print() report in @out as {name: value}, and
+    the histogram as {bucket: count}."""
+    stats, hist = {}, {}
+    for line in out:
+        m = re.match(r"dqemu: node \d+: dsm: (\w+) +(\d+) \w+$", line)
+        if m:
+            stats[m.group(1)] = int(m.group(2))
+        elif "fault latency us" in line:
+            for b, c in re.findall(r" ([^ :]+):(\d+)", line.split(":", 2)[2]):
+                hist[b] = int(c)
+    return stats, hist
+
+
+@pytest.mark.parametrize("home", ["master", "hash"])
+def test_statistics_add_up_across_the_cluster(cluster, home):
+    k = 3
+    nodes = cluster(k, ["--scenario", "stress", "--pages", 8, "--iters",
+                        cases(3000, 1000), "--home", home, "--seed", 5])
+    results = [n.finish() for n in nodes]
+    total = {}
+    for i, (rc, out, err) in enumerate(results):
+        assert rc == 0, f"node {i} rc={rc}\n{out}\n{err}"
+        stats, hist = stats_of(out)
+        faults = (stats["read_faults"] + stats["write_faults"] +
+                  stats["upgrade_faults"])
+        # Every request this node made is one histogram sample.
+        assert sum(hist.values()) == faults, (stats, hist)
+        assert faults > 0 and stats["fault_ns"] > 0, stats
+        assert stats["proto_errors"] == 0 and stats["data_lost"] == 0
+        for name, v in stats.items():
+            total[name] = total.get(name, 0) + v
+    # Each request reaches its home once, plus once per retry.
+    assert total["home_requests"] == (total["read_faults"] +
+                                      total["write_faults"] +
+                                      total["upgrade_faults"] +
+                                      total["retries"]), total
+    # Every message sent was received, but for heartbeats crossing the
+    # moments the nodes took their snapshots (at most a few per pair).
+    slack = 2 * k * k
+    assert total["msgs_sent"] > 0, total
+    assert abs(total["msgs_sent"] - total["msgs_received"]) <= slack, total
+    assert abs(total["bytes_sent"] - total["bytes_received"]) <= \
+        slack * 64, total
+    # Remote invalidations and recalls were both exercised and obeyed
+    # (homes also invalidate and recall their own copies, counted only
+    # on the obeying side).
+    assert 0 < total["invals_sent"] <= total["invals"], total
+    assert 0 < total["recalls_sent"], total
