@@ -97,7 +97,7 @@ demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --stats build/guest/arm/demo-threads-static"
 	@$(BUILD)/dqemu-arm --stats $(DEMO_BIN)
 
-bench: bench-single bench-xport
+bench: bench-single bench-xport bench-dsm
 
 bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \

@@ -4,95 +4,24 @@
  * A small request and a 4 KiB reply (the shape of a DSM read fault) over
  * 127.0.0.1, three ways: the dqemu transport (dq_xport_request() to a
  * node whose I/O thread answers from on_message), a raw TCP socket with
- * TCP_NODELAY, and plain ZeroMQ REQ/REP.  Prints median and p99 of each
- * and the ratios; never fails on a timing.  Each server is a forked child
- * that tells the parent its port through a pipe, before any thread or
- * ZeroMQ context exists in the parent.
+ * TCP_NODELAY, and plain ZeroMQ REQ/REP (those two in baseline.c, shared
+ * with dsm-bench).  Prints median and p99 of each and the ratios; never
+ * fails on a timing.  Each server is a forked child that tells the parent
+ * its address through a pipe, before any thread or ZeroMQ context exists
+ * in the parent.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-#include <zmq.h>
 
+#include "baseline.h"
 #include "xport.h"
 
-#define PAGE        4096
-#define REQ_BYTES   36      /* a READ_REQ: header + address */
+#define PAGE        BENCH_PAGE
+#define REQ_BYTES   BENCH_REQ_BYTES
 #define WARMUP      1000
 
 static unsigned iters = 20000;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-typedef struct Result {
-    const char *name;
-    double median_us, p99_us;
-    unsigned errors;
-} Result;
-
-static void summarize(Result *r, uint64_t *ns, unsigned n)
-{
-    qsort(ns, n, sizeof(*ns), cmp_u64);
-    r->median_us = n ? ns[n / 2] / 1000.0 : 0;
-    r->p99_us = n ? ns[(size_t)n * 99 / 100] / 1000.0 : 0;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    ssize_t k;
-
-    while (n > 0) {
-        k = write(fd, c, n);
-        if (k <= 0) {
-            die("write");
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-}
-
-static int read_all(int fd, void *p, size_t n)
-{
-    char *c = p;
-    ssize_t k;
-
-    while (n > 0) {
-        k = read(fd, c, n);
-        if (k <= 0) {
-            return -1;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
 
 /* ---- dqemu transport -------------------------------------------------- */
 
@@ -141,7 +70,9 @@ static void xport_server(int wfd)
         exit(1);
     }
     snprintf(ep, sizeof(ep), "%s", dq_xport_endpoint(srv_x));
-    write_all(wfd, ep, sizeof(ep));
+    if (bench_write_all(wfd, ep, sizeof(ep)) != 0) {
+        exit(1);
+    }
     if (dq_xport_wait_ready(srv_x, err, sizeof(err)) != DQ_OK) {
         fprintf(stderr, "bench server: %s\n", err);
         exit(1);
@@ -152,7 +83,7 @@ static void xport_server(int wfd)
     exit(0);
 }
 
-static void bench_xport(Result *r, const char *ep, uint64_t *ns)
+static void bench_xport(BenchResult *r, const char *ep, uint64_t *ns)
 {
     DqXportConfig c;
     char err[DQ_ERRBUF_SIZE];
@@ -174,173 +105,27 @@ static void bench_xport(Result *r, const char *ep, uint64_t *ns)
         q.type = DQ_MSG_READ_REQ;
         q.dst = 0;
         q.u.page.addr = (uint64_t)(i % 1024) * PAGE;
-        t0 = now_ns();
+        t0 = bench_now_ns();
         if (dq_xport_request(x, &q, &rep, buf, dq_xport_max_msg_size(x),
                              0) != DQ_OK || rep.tail_len != PAGE) {
             r->errors++;
         }
         if (i >= WARMUP) {
-            ns[i - WARMUP] = now_ns() - t0;
+            ns[i - WARMUP] = bench_now_ns() - t0;
         }
     }
     free(buf);
     dq_xport_free(x);
-    summarize(r, ns, iters);
-}
-
-/* ---- raw TCP ---------------------------------------------------------- */
-
-static void tcp_server(int wfd)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-    char req[REQ_BYTES], page[PAGE];
-    int ls, s, one = 1;
-
-    memset(page, 0x5a, sizeof(page));
-    ls = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        listen(ls, 1) != 0 || getsockname(ls, (struct sockaddr *)&a, &al)) {
-        die("tcp server");
-    }
-    write_all(wfd, &a.sin_port, sizeof(a.sin_port));
-    s = accept(ls, NULL, NULL);
-    if (s < 0) {
-        die("accept");
-    }
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    while (read_all(s, req, sizeof(req)) == 0) {
-        write_all(s, page, sizeof(page));
-    }
-    exit(0);
-}
-
-static void bench_tcp(Result *r, uint16_t port, uint64_t *ns)
-{
-    struct sockaddr_in a;
-    char req[REQ_BYTES], page[PAGE];
-    int s, one = 1;
-    unsigned i;
-    uint64_t t0;
-
-    memset(req, 1, sizeof(req));
-    s = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = port;
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        die("tcp connect");
-    }
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    for (i = 0; i < WARMUP + iters; i++) {
-        t0 = now_ns();
-        write_all(s, req, sizeof(req));
-        if (read_all(s, page, sizeof(page)) != 0) {
-            r->errors++;
-        }
-        if (i >= WARMUP) {
-            ns[i - WARMUP] = now_ns() - t0;
-        }
-    }
-    close(s);
-    summarize(r, ns, iters);
-}
-
-/* ---- ZeroMQ REQ/REP --------------------------------------------------- */
-
-static void zmq_server(int wfd)
-{
-    char ep[DQ_XPORT_ENDPOINT_MAX] = { 0 }, req[REQ_BYTES], page[PAGE];
-    size_t len = sizeof(ep);
-    void *ctx = zmq_ctx_new();
-    void *s = zmq_socket(ctx, ZMQ_REP);
-
-    memset(page, 0x5a, sizeof(page));
-    if (zmq_bind(s, "tcp://127.0.0.1:*") != 0 ||
-        zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len) != 0) {
-        die("zmq server");
-    }
-    write_all(wfd, ep, sizeof(ep));
-    while (zmq_recv(s, req, sizeof(req), 0) >= 0) {
-        zmq_send(s, page, sizeof(page), 0);
-    }
-    exit(0);
-}
-
-static void bench_zmq(Result *r, const char *ep, uint64_t *ns)
-{
-    char req[REQ_BYTES], page[PAGE];
-    void *ctx = zmq_ctx_new();
-    void *s = zmq_socket(ctx, ZMQ_REQ);
-    int linger = 0;
-    unsigned i;
-    uint64_t t0;
-
-    memset(req, 1, sizeof(req));
-    if (zmq_connect(s, ep) != 0) {
-        die("zmq connect");
-    }
-    for (i = 0; i < WARMUP + iters; i++) {
-        t0 = now_ns();
-        if (zmq_send(s, req, sizeof(req), 0) < 0 ||
-            zmq_recv(s, page, sizeof(page), 0) != PAGE) {
-            r->errors++;
-        }
-        if (i >= WARMUP) {
-            ns[i - WARMUP] = now_ns() - t0;
-        }
-    }
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_close(s);
-    zmq_ctx_term(ctx);
-    summarize(r, ns, iters);
+    bench_summarize(r, ns, iters);
 }
 
 /* ---- driver ----------------------------------------------------------- */
 
-/* Fork a server that writes @len bytes of address to a pipe; read them. */
-static pid_t spawn(void (*server)(int), void *addr, size_t len)
-{
-    int p[2];
-    pid_t pid;
-
-    if (pipe(p) != 0) {
-        die("pipe");
-    }
-    pid = fork();
-    if (pid < 0) {
-        die("fork");
-    }
-    if (pid == 0) {
-        close(p[0]);
-        server(p[1]);
-        exit(0);
-    }
-    close(p[1]);
-    if (read_all(p[0], addr, len) != 0) {
-        fprintf(stderr, "bench: server did not start\n");
-        exit(1);
-    }
-    close(p[0]);
-    return pid;
-}
-
-static void reap(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-}
-
 int main(int argc, char **argv)
 {
-    Result res[3] = { { .name = "dqemu xport" }, { .name = "raw TCP" },
-                      { .name = "ZeroMQ REQ/REP" } };
+    BenchResult res[3] = { { .name = "dqemu xport" }, { .name = "raw TCP" },
+                           { .name = "ZeroMQ REQ/REP" } };
     char ep[DQ_XPORT_ENDPOINT_MAX];
-    uint16_t port;
     uint64_t *ns;
     pid_t pid;
     unsigned i;
@@ -357,15 +142,20 @@ int main(int argc, char **argv)
     }
     /* The ZeroMQ-free and ZeroMQ-using clients each run after their own
      * fork, so no child inherits a parent's context or threads. */
-    pid = spawn(tcp_server, &port, sizeof(port));
-    bench_tcp(&res[1], port, ns);
-    reap(pid);
-    pid = spawn(zmq_server, ep, sizeof(ep));
-    bench_zmq(&res[2], ep, ns);
-    reap(pid);
-    pid = spawn(xport_server, ep, sizeof(ep));
+    if (bench_tcp_rtt(&res[1], WARMUP, iters, ns) != 0) {
+        fprintf(stderr, "bench: raw TCP: %s\n", res[1].why);
+    }
+    if (bench_zmq_rtt(&res[2], WARMUP, iters, ns) != 0) {
+        fprintf(stderr, "bench: ZeroMQ REQ/REP: %s\n", res[2].why);
+    }
+    pid = bench_spawn(xport_server, ep, sizeof(ep));
+    if (pid < 0) {
+        fprintf(stderr, "bench: the dqemu transport server did not start\n");
+        free(ns);
+        return 1;
+    }
     bench_xport(&res[0], ep, ns);
-    reap(pid);
+    bench_reap(pid);
 
     printf("4 KiB remote read (%d-byte request, %d-byte reply), "
            "2 processes on 127.0.0.1, %u round trips each\n",

@@ -10,6 +10,8 @@
 #                      to $(RESULTS)/dsm-asan.xml
 #   make bench-xport   2-process 4 KiB request/reply: dqemu transport vs raw
 #                      TCP vs ZeroMQ REQ/REP (prints, never fails on timing)
+#   make bench-dsm     2-node DSM fault latency (read, write, upgrade,
+#                      invalidation) vs the same two baselines (prints only)
 #
 # Included by the top-level Makefile (which sets TOP, BUILD, RESULTS), or
 # run on its own:   make -f tests/dsm/dsm.mk test-dsm
@@ -31,7 +33,8 @@ DSM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/dqemu
 DSM_LIBS := -lzmq -lpthread
 DSM_LIB_SRCS := $(sort $(wildcard $(TOP)/dqemu/*.c))
 DSM_LIB_HDRS := $(wildcard $(TOP)/dqemu/*.h)
-DSM_BENCH_SRC := $(TOP)/tests/bench/xport-bench.c
+# The raw TCP and ZeroMQ baselines both benchmarks compare against.
+DSM_BENCH_BASE := $(TOP)/tests/bench/baseline.c $(TOP)/tests/bench/baseline.h
 
 $(DSM_OUT)/dsm-node: $(DSM_SRC_DIR)/dsm-node.c $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
 	@mkdir -p $(@D)
@@ -41,9 +44,11 @@ $(DSM_OUT)/dsm-test: $(DSM_SRC_DIR)/dsm-test.c $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
 	@mkdir -p $(@D)
 	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LIB_SRCS) $(DSM_LIBS)
 
-$(DSM_OUT)/xport-bench: $(DSM_BENCH_SRC) $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
+$(DSM_OUT)/xport-bench $(DSM_OUT)/dsm-bench: $(DSM_OUT)/%: \
+        $(TOP)/tests/bench/%.c $(DSM_BENCH_BASE) $(DSM_LIB_SRCS) $(DSM_LIB_HDRS)
 	@mkdir -p $(@D)
-	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LIB_SRCS) $(DSM_LIBS)
+	$(DSM_CC) $(DSM_CFLAGS) -o $@ $< $(filter %.c,$(DSM_BENCH_BASE)) \
+	    $(DSM_LIB_SRCS) $(DSM_LIBS)
 
 # ---- the same node programs under ASan+UBSan (flags as in unit.mk) ----
 
@@ -90,6 +95,10 @@ test-dsm: dsm-build dsm-asan-build
 
 bench-xport: $(DSM_OUT)/xport-bench
 	$(DSM_OUT)/xport-bench
+
+.PHONY: bench-dsm
+bench-dsm: $(DSM_OUT)/dsm-bench
+	$(DSM_OUT)/dsm-bench
 
 .DEFAULT_GOAL := $(if $(DSM_SAVED_DEFAULT_GOAL),$(DSM_SAVED_DEFAULT_GOAL),\
                    dsm-build)
