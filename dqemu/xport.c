@@ -64,7 +64,8 @@ typedef struct DqPeer {
     bool joined;                /* member of the cluster */
     bool heard;                 /* something arrived from it */
     bool failed;                /* declared dead; written under x->lock */
-    bool shutdown_acked;
+    bool shutdown_acked;        /* it acknowledged a SHUTDOWN: leaving */
+    bool unreachable;           /* a send found its connection gone */
     uint64_t join_req_id;       /* master: the JOIN_REQ to answer */
     uint64_t last_rx_ms;
     uint64_t last_tx_ms;
@@ -329,7 +330,7 @@ static DqStatus send_msg_io(DqXport *x, const DqMsg *m,
     e = send_node(x, m->dst, x->scratch, len, annex, annex_len);
     if (e == EHOSTUNREACH) {
         if (x->ready) {
-            fail_peer(x, m->dst, "connection lost");
+            x->peers[m->dst].unreachable = true;
         }
         return DQ_ERR_XPORT_PEER_FAILED;
     }
@@ -809,7 +810,7 @@ static void handle_rx(DqXport *x, const uint8_t *rid, size_t rid_len,
     DqMsg m;
     DqPeer *p;
     DqStatus st;
-    unsigned n;
+    unsigned n, i;
 
     st = dq_proto_decode(data, len, &x->lim, &m);
     if (st != DQ_OK) {
@@ -868,7 +869,15 @@ static void handle_rx(DqXport *x, const uint8_t *rid, size_t rid_len,
         return;
     case DQ_MSG_SHUTDOWN:
         if (n == 0 && x->cfg.node_id != 0) {
-            send_simple(x, 0, DQ_MSG_SHUTDOWN_ACK, m.req_id);
+            /* To every peer: a worker still busy with us must not take
+             * our leaving for a failure (check_unreachable). */
+            for (i = 0; i < x->cfg.node_count; i++) {
+                if (i != x->cfg.node_id && x->peers[i].joined &&
+                    !x->peers[i].failed) {
+                    send_simple(x, i, DQ_MSG_SHUTDOWN_ACK,
+                                i == 0 ? m.req_id : 0);
+                }
+            }
             pthread_mutex_lock(&x->lock);
             x->got_shutdown = true;
             x->shutdown_code = m.u.shutdown.code;
@@ -982,7 +991,7 @@ static void drain_queues(DqXport *x)
         }
         pthread_mutex_unlock(&x->lock);
         if (e == EHOSTUNREACH && x->ready) {
-            fail_peer(x, w->dst, "connection lost");
+            x->peers[w->dst].unreachable = true;
         }
     }
 
@@ -994,9 +1003,30 @@ static void drain_queues(DqXport *x)
         olist = o->next;
         e = send_node(x, o->dst, o->data, o->len, NULL, 0);
         if (e == EHOSTUNREACH && x->ready) {
-            fail_peer(x, o->dst, "connection lost");
+            x->peers[o->dst].unreachable = true;
         }
         free(o);
+    }
+}
+
+/*
+ * Peers whose connection a send found gone.  A worker leaving at
+ * shutdown sends its SHUTDOWN_ACK to every peer before it closes: that
+ * ack was received before the connection dropped, so once the socket is
+ * drained a departure is told apart from a failure.
+ * Context: I/O thread, after drain_socket().
+ */
+static void check_unreachable(DqXport *x)
+{
+    unsigned i;
+
+    for (i = 0; i < x->cfg.node_count; i++) {
+        if (x->peers[i].unreachable) {
+            x->peers[i].unreachable = false;
+            if (x->ready && !x->peers[i].shutdown_acked) {
+                fail_peer(x, i, "connection lost");
+            }
+        }
     }
 }
 
@@ -1089,6 +1119,7 @@ static void *io_main(void *opaque)
         }
         drain_queues(x);
         drain_socket(x);
+        check_unreachable(x);
         pthread_mutex_lock(&x->lock);
         if (x->shutdown_req && !x->shutdown_sent) {
             pthread_mutex_unlock(&x->lock);
