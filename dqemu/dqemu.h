@@ -70,7 +70,10 @@
     X(DQ_ERR_PAGE_PROTECT,    "mprotect of a DSM page failed")      \
     X(DQ_ERR_DSM_REFUSED,     "page request refused by its home")   \
     X(DQ_ERR_DSM_BAD_REPLY,   "unexpected answer to a page request") \
-    X(DQ_ERR_DSM_PAGE_LOST,   "page lost: its only copy died with a node")
+    X(DQ_ERR_DSM_PAGE_LOST,   "page lost: its only copy died with a node") \
+    X(DQ_ERR_SCHED_NO_NODE,   "no such node in the cluster")        \
+    X(DQ_ERR_SCHED_NO_THREAD, "no live thread on that node")        \
+    X(DQ_ERR_SCHED_GROUPS_FULL, "too many placement groups")
 
 typedef enum DqStatus {
 #define DQ_STATUS_ENUM(name, text) name,

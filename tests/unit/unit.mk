@@ -1,16 +1,18 @@
-# Unit tests of libdqemu (dqemu/), built standalone with the host compiler
-# and cmocka, twice: plain and under ASan+UBSan.  No QEMU involved, so
-# these build and run in seconds.  Included by the top-level Makefile.
+# Unit tests of libdqemu (dqemu/) and the scheduler (scheduler/), built
+# standalone with the host compiler and cmocka, twice: plain and under
+# ASan+UBSan.  No QEMU involved, so these build and run in seconds.
+# Included by the top-level Makefile.
 
 UNIT_SRC_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 UNIT_OUT := $(BUILD)/unit
 
-DQEMU_LIB_SRCS := $(sort $(wildcard $(TOP)/dqemu/*.c))
-DQEMU_LIB_HDRS := $(wildcard $(TOP)/dqemu/*.h)
+DQEMU_LIB_SRCS := $(sort $(wildcard $(TOP)/dqemu/*.c $(TOP)/scheduler/*.c))
+DQEMU_LIB_HDRS := $(wildcard $(TOP)/dqemu/*.h $(TOP)/scheduler/*.h)
 UNIT_TESTS := $(notdir $(basename $(sort $(wildcard $(UNIT_SRC_DIR)/test-*.c))))
 
 UNIT_CC ?= cc
-UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I$(TOP)/dqemu
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I$(TOP)/dqemu \
+               -I$(TOP)/scheduler
 UNIT_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 UNIT_LIBS := -lcmocka -lzmq -lpthread
