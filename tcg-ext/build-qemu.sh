@@ -10,7 +10,8 @@
 # tarball and of the patch series, so a second run -- CI's, or a fresh
 # clone's -- only reruns ninja.  Our own code is reached through symlinks
 # from the patched source into REPO_DIR, refreshed on every run, so editing
-# a file under dqemu/ or linux-user-dist/ rebuilds just that file.
+# a file under dqemu/, scheduler/ or linux-user-dist/ rebuilds just that
+# file.
 #
 # Environment: QEMU_TARBALL=path  use this qemu_10.0.2+ds.orig.tar.xz
 #              DQEMU_CACHE=dir    cache directory
@@ -114,7 +115,10 @@ if [ ! -f "$src/.dqemu-patched" ]; then
 fi
 
 # Our code, reached from inside QEMU's tree (see 0001-meson-link-...).
+# scheduler/ has no meson.build of its own: dqemu/meson.build names
+# '../scheduler/sched.c', which meson resolves lexically to $src/scheduler.
 ln -sfn "$repo/dqemu" "$src/dqemu"
+ln -sfn "$repo/scheduler" "$src/scheduler"
 ln -sfn "$repo/linux-user-dist" "$src/linux-user/dist"
 
 # ---- 4. configure -------------------------------------------------------
