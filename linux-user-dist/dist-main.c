@@ -12,6 +12,7 @@
 #include "qemu.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
+#include "syscall-class.h"
 
 /* Options seen on the command line, replayed over the environment's. */
 typedef struct DistArgOption {
@@ -102,6 +103,9 @@ void dist_start(CPUArchState *env)
     char err[DQ_ERRBUF_SIZE];
     int consumed;
     int i;
+
+    /* A developer check, deliberately not in --help: see syscall-class.h. */
+    dist_syscall_class_dump_if_asked();
 
     dq_options_init(&dist_options);
     if (dq_options_from_env(&dist_options, dist_getenv, err, sizeof(err))
