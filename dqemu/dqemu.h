@@ -135,6 +135,8 @@ void dq_options_usage(FILE *out);
 #define DQ_STATS_LIST(X)                                                   \
     X(threads_created, "threads", "guest threads created on this node")    \
     X(syscalls,        "calls",   "guest system calls executed")           \
+    X(syscalls_local,  "calls",   "of those, in a class run locally")      \
+    X(syscalls_global, "calls",   "of those, in a class the master runs")  \
     X(wall_time_ns,    "ns",      "time from start to exit")
 
 typedef struct DqStats {

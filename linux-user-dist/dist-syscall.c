@@ -9,6 +9,7 @@
 #include "qemu.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
+#include "syscall-class.h"
 
 abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
                          abi_long arg1, abi_long arg2, abi_long arg3,
@@ -20,6 +21,12 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
     ret = fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
 
     dq_stats_add(&dist_stats, syscalls, 1);
+    /* By class only, for now: every call still runs on this node. */
+    if (dist_syscall_class_is_local(dist_syscall_class(num))) {
+        dq_stats_add(&dist_stats, syscalls_local, 1);
+    } else {
+        dq_stats_add(&dist_stats, syscalls_global, 1);
+    }
     /* The parent sees the new tid; the child never returns through here. */
 #ifdef TARGET_NR_clone
     if (num == TARGET_NR_clone && (arg1 & CLONE_THREAD) && ret > 0) {

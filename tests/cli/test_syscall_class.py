@@ -117,3 +117,18 @@ def test_every_named_entry_sits_at_the_kernels_number(isa):
     if isa == "arm":
         assert {named[n] for n in ("ARM_set_tls", "ARM_cacheflush")} == \
             {nums["ARM_set_tls"], nums["ARM_cacheflush"]}
+
+
+def test_stats_count_every_syscall_as_local_or_global():
+    r = run([dqemu("arm"), "--stats", guest("arm", "threads")])
+    assert r.returncode == 0, r.stderr
+    stats = {}
+    for line in r.stderr.splitlines():
+        if line.startswith("dqemu: node 0: stats: "):
+            name, value, _unit = line.split(": ", 3)[3].split()
+            stats[name] = int(value)
+    assert stats["syscalls_local"] + stats["syscalls_global"] == stats["syscalls"]
+    # 64 threads: each is started with local calls (rt_sigprocmask,
+    # set_robust_list) and global ones (clone, mmap of its stack).
+    assert stats["syscalls_local"] >= 64
+    assert stats["syscalls_global"] >= 64
