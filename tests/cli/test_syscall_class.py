@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from test_cli import ISAS, dqemu, guest, run
+from test_cli import ISAS, dqemu, guest, node0_stats, run
 
 CROSS_CC = {
     "arm": "arm-linux-gnueabihf-gcc",
@@ -122,11 +122,7 @@ def test_every_named_entry_sits_at_the_kernels_number(isa):
 def test_stats_count_every_syscall_as_local_or_global():
     r = run([dqemu("arm"), "--stats", guest("arm", "threads")])
     assert r.returncode == 0, r.stderr
-    stats = {}
-    for line in r.stderr.splitlines():
-        if line.startswith("dqemu: node 0: stats: "):
-            name, value, _unit = line.split(": ", 3)[3].split()
-            stats[name] = int(value)
+    stats = node0_stats(r.stderr)
     assert stats["syscalls_local"] + stats["syscalls_global"] == stats["syscalls"]
     # 64 threads: each is started with local calls (rt_sigprocmask,
     # set_robust_list) and global ones (clone, mmap of its stack).
