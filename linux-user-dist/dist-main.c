@@ -12,6 +12,7 @@
 #include "qemu.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
+#include "cpu-state.h"
 #include "syscall-class.h"
 
 /* Options seen on the command line, replayed over the environment's. */
@@ -100,6 +101,7 @@ static const char *dist_getenv(const char *name)
 
 void dist_start(CPUArchState *env)
 {
+    const char *selftest;
     char err[DQ_ERRBUF_SIZE];
     int consumed;
     int i;
@@ -130,6 +132,12 @@ void dist_start(CPUArchState *env)
         dist_usage_error(err);
     }
     dist_start_ns = get_clock();
+
+    /* A developer check, deliberately not in --help: see cpu-state.h. */
+    selftest = dist_getenv("DQEMU_SELFTEST_CPU_STATE");
+    if (selftest && *selftest) {
+        dist_cpu_state_selftest(env, selftest);
+    }
 }
 
 void dist_exit(CPUArchState *env, int code)

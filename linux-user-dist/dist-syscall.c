@@ -9,6 +9,7 @@
 #include "qemu.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
+#include "cpu-state.h"
 #include "syscall-class.h"
 
 abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
@@ -18,6 +19,9 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
 {
     abi_long ret;
 
+    if (unlikely(dist_cpu_state_selftest_every_syscall)) {
+        dist_cpu_state_selftest_syscall(env);
+    }
     ret = fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
 
     dq_stats_add(&dist_stats, syscalls, 1);
