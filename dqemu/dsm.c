@@ -5,18 +5,21 @@
  * Threads and what they own:
  *
  *   faulting threads (SIGSEGV handlers): a request slot each while they
- *     wait; dq_xport_request() to a remote home, or the local list and
- *     dq_xport_kick() for a page homed here.  No allocation, no mutex of
- *     ours (dq_xport_request takes x->lock, a leaf the interrupted thread
- *     never holds: it does not touch DSM memory inside the transport).
+ *     wait; dq_xport_request() to a remote home, or, for a page homed
+ *     here, the directory itself under d->home_lock.  No allocation.
  *   I/O thread (transport callbacks): INVAL and RECALL for pages held
- *     here, late installs, and the home side: the directory, the entries,
- *     the home copies.  Home messages leave from here, in order, straight
- *     to the socket.  A request thus crosses no thread of ours at the
- *     home: every hand-off costs a wake-up, 10-20 us on this kind of
- *     machine, and a remote fault is a chain of them.
+ *     here, late installs, and the home side for remote requests, under
+ *     d->home_lock.  Home messages leave straight to the socket.
  *
- * A slot's install word is taken by CAS by the faulting thread or the I/O
+ * So a request crosses no thread of ours at the home, and a local request
+ * needs no other thread at all unless copies elsewhere must go: every
+ * hand-off costs a wake-up, 10-20 us on this kind of machine, and a fault
+ * is a chain of them.
+ *
+ * Locks: d->home_lock (the directory, the entries, the home copies, lost,
+ * the self events) comes before the transport's x->lock and sock_lock; the
+ * interrupted thread never holds it (it touches no DSM memory inside).  A
+ * slot's install word is taken by CAS by the faulting thread or the I/O
  * thread, whichever comes first; the other waits for it to reach
  * INSTALL_DONE, which needs no other thread.
  */
@@ -25,6 +28,7 @@
 #endif
 #include "dsm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/futex.h>
@@ -44,6 +48,11 @@
 #define INSTALL_BUSY    1u
 #define INSTALL_DONE    2u
 #define REPLY_NONE      DQ_MSG__COUNT   /* no reply in the slot yet */
+/*
+ * Events the home gives itself: each directory call makes at most one
+ * (its own copy invalidated or recalled), consumed right after it.
+ */
+#define SELF_EVENTS     4
 #define RETRY_SLEEP_NS  1000000L
 
 /* One fault in progress: preallocated, claimed by CAS. */
@@ -56,7 +65,6 @@ typedef struct DqDsmSlot {
     DqStatus install_status;
     size_t index;
     DqDirEventKind kind;        /* local home: READ, WRITE, UPGRADE */
-    struct DqDsmSlot *lnext;    /* the local list */
     DqMsg req;
     DqMsg reply;
     uint8_t *buf;               /* reply buffer, buflen bytes */
@@ -83,6 +91,8 @@ typedef struct DqDsm {
     bool dir_ok, home_ok, region_ok;
     DqDirEntry *entries;
     uint8_t *homed;
+    uint8_t *home_valid;        /* home copy ever stored: else zeros */
+    const uint8_t *zero_page;
     /*
      * Per page homed here: its last data died with a node (that node's id
      * + 1).  Requests for it are refused from then on, never answered
@@ -96,13 +106,16 @@ typedef struct DqDsm {
     uint8_t *slot_bufs;
     size_t buflen;
     DqDsmSlot **pending;        /* per page: slot of a remote request */
-    DqDsmSlot *local_head;      /* lock-free LIFO of local requests */
     uint8_t *io_buf;            /* I/O thread: recalled page */
 
-    /* The home side: I/O thread only. */
-    bool in_home;               /* inside the directory */
+    /* The home side: under home_lock. */
+    pthread_mutex_t home_lock;
+    bool home_lock_ok;
+    pthread_t home_holder;      /* valid while home_held */
+    bool home_held;
     uint64_t failed_later;      /* nodes that failed meanwhile */
     DqDsmEv *self_head, *self_tail;
+    DqDsmEv *self_free;         /* preallocated: no malloc in a handler */
     size_t *serve;
     size_t nserve;
     uint64_t *txn_dir;          /* per page: the directory's INVAL/RECALL id */
@@ -343,23 +356,22 @@ static DqStatus obtain_remote(DqDsm *d, DqDsmSlot *s, unsigned home,
     return st;
 }
 
-/* Context: faulting thread; async-signal-safe. */
+static void home_local_request(DqDsm *d, DqDsmSlot *s);
+
+/*
+ * A page homed here: run the directory on this thread; only when copies
+ * elsewhere must go first does the I/O thread finish the job and wake us.
+ * Context: faulting thread; async-signal-safe.
+ */
 static DqStatus obtain_local(DqDsm *d, DqDsmSlot *s, uint64_t deadline,
                              bool *leak)
 {
-    DqDsmSlot *old;
     DqStatus st;
 
     for (;;) {
         s->done = 0;
         s->status = DQ_OK;
-        old = __atomic_load_n(&d->local_head, __ATOMIC_RELAXED);
-        do {
-            s->lnext = old;
-        } while (!__atomic_compare_exchange_n(&d->local_head, &old, s, true,
-                                              __ATOMIC_RELEASE,
-                                              __ATOMIC_RELAXED));
-        dq_xport_kick(d->x);
+        home_local_request(d, s);
         while (!__atomic_load_n(&s->done, __ATOMIC_ACQUIRE)) {
             if (left_ms(deadline) == 0) {
                 /* The I/O thread may still answer into the slot. */
@@ -449,6 +461,24 @@ static void complete_local(DqDsm *d, uint64_t id, DqStatus st)
     futex_wake_all(&s->done);
 }
 
+static DqDsmEv *self_alloc(DqDsm *d)
+{
+    DqDsmEv *ev = d->self_free;
+
+    /* More than SELF_EVENTS at once would be a directory bug. */
+    assert(ev != NULL);
+    d->self_free = ev->next;
+    ev->next = NULL;
+    memset(&ev->ev, 0, sizeof(ev->ev));
+    return ev;
+}
+
+static void self_release(DqDsm *d, DqDsmEv *ev)
+{
+    ev->next = d->self_free;
+    d->self_free = ev;
+}
+
 static void self_push(DqDsm *d, DqDsmEv *ev)
 {
     ev->next = NULL;
@@ -499,7 +529,9 @@ static void dsm_act(void *opaque, const DqDirAction *a)
     if (!dq_page_index(&d->region, (uintptr_t)a->page, &index)) {
         return;
     }
-    home = d->home_copy + index * d->ps;
+    /* A page never stored home is zeros: leave its home memory untouched. */
+    home = d->home_valid[index] ? d->home_copy + index * d->ps :
+           (uint8_t *)d->zero_page;
     memset(&m, 0, sizeof(m));
     m.dst = (uint16_t)a->node;
     m.req_id = a->id;
@@ -508,10 +540,7 @@ static void dsm_act(void *opaque, const DqDirAction *a)
     switch (a->kind) {
     case DQ_DIR_ACT_INVAL:
         if (a->node == d->me) {
-            ev = calloc(1, sizeof(*ev));
-            if (ev == NULL) {
-                abort();
-            }
+            ev = self_alloc(d);
             dq_page_set_state(&d->region, index, DQ_PAGE_I);
             CNT(d, invals);
             ev->index = index;
@@ -528,10 +557,7 @@ static void dsm_act(void *opaque, const DqDirAction *a)
         break;
     case DQ_DIR_ACT_RECALL:
         if (a->node == d->me) {
-            ev = calloc(1, sizeof(*ev) + d->ps);
-            if (ev == NULL) {
-                abort();
-            }
+            ev = self_alloc(d);
             CNT(d, recalls);
             ev->index = index;
             ev->ev.kind = DQ_DIR_EV_RECALL_REPLY;
@@ -553,7 +579,8 @@ static void dsm_act(void *opaque, const DqDirAction *a)
         break;
     case DQ_DIR_ACT_STORE_HOME:
         if (d->cur_data != NULL) {
-            memcpy(home, d->cur_data, d->ps);
+            memcpy(d->home_copy + index * d->ps, d->cur_data, d->ps);
+            d->home_valid[index] = 1;
         }
         break;
     case DQ_DIR_ACT_GRANT_DATA:
@@ -622,7 +649,8 @@ static void svc_feed(DqDsm *d, size_t index, const DqDirEvent *ev,
     if (st == DQ_ERR_DIR_DATA_LOST) {
         CNT(d, data_lost);
         if (!d->lost[index]) {
-            d->lost[index] = (uint8_t)(ev->node + 1);
+            __atomic_store_n(&d->lost[index], (uint8_t)(ev->node + 1),
+                             __ATOMIC_RELAXED);
         }
         return;
     }
@@ -667,7 +695,7 @@ static void svc_drain(DqDsm *d)
             }
             svc_feed(d, ev->index, &ev->ev,
                      ev->ev.has_data ? ev->data : NULL);
-            free(ev);
+            self_release(d, ev);
         } else if (d->nserve > 0) {
             index = d->serve[--d->nserve];
             d->serve_flag[index] = 0;
@@ -696,7 +724,8 @@ static void home_node_failed(DqDsm *d, unsigned node)
         if (d->homed[i]) {
             e = &d->entries[i];
             if (e->owner == node && !dq_dir_home_current(e)) {
-                d->lost[i] = (uint8_t)(node + 1);
+                __atomic_store_n(&d->lost[i], (uint8_t)(node + 1),
+                                 __ATOMIC_RELAXED);
             }
             memset(&ev, 0, sizeof(ev));
             ev.kind = DQ_DIR_EV_NODE_FAILED;
@@ -707,7 +736,26 @@ static void home_node_failed(DqDsm *d, unsigned node)
     }
 }
 
-/* The failures reported while the directory was busy.  Context: in_home. */
+static void home_lock_take(DqDsm *d)
+{
+    pthread_mutex_lock(&d->home_lock);
+    d->home_holder = pthread_self();
+    d->home_held = true;
+}
+
+static void home_lock_drop(DqDsm *d)
+{
+    d->home_held = false;
+    pthread_mutex_unlock(&d->home_lock);
+}
+
+/* Is this thread inside the directory?  Only the holder can see true. */
+static bool home_lock_mine(DqDsm *d)
+{
+    return d->home_held && pthread_equal(d->home_holder, pthread_self());
+}
+
+/* The failures reported while the directory was busy.  Context: home_lock. */
 static void home_failures(DqDsm *d)
 {
     unsigned node;
@@ -724,6 +772,7 @@ static void home_failures(DqDsm *d)
  * directory makes may find its peer gone, and the transport reports that
  * at once (on_peer_failed): the directory is not re-entered for it, the
  * failure waits until this event is done.
+ * Context: home_lock held.
  */
 static void home_event(DqDsm *d, size_t index, DqDirEvent *ev,
                        const uint8_t *data)
@@ -733,41 +782,27 @@ static void home_event(DqDsm *d, size_t index, DqDirEvent *ev,
     } else {
         ev->id = dir_id(d, index, ev->id);
     }
-    d->in_home = true;
     svc_feed(d, index, ev, data);
     svc_drain(d);
     home_failures(d);
-    d->in_home = false;
 }
 
-/*
- * DqXportOps.on_kick: take the requests of local faulting threads for
- * pages homed here, oldest first.
- */
-static void dsm_on_kick(void *opaque)
+/* A local faulting thread's request.  Context: faulting thread. */
+static void home_local_request(DqDsm *d, DqDsmSlot *s)
 {
-    DqDsm *d = opaque;
-    DqDsmSlot *s, *rev, *next;
     DqDirEvent de;
 
-    s = __atomic_exchange_n(&d->local_head, NULL, __ATOMIC_ACQUIRE);
-    for (rev = NULL; s != NULL; s = next) {
-        next = s->lnext;
-        s->lnext = rev;
-        rev = s;
-    }
-    for (s = rev; s != NULL; s = next) {
-        next = s->lnext;
-        if (d->lost[s->index]) {
-            complete_local(d, (uint64_t)(s - d->slots), DQ_ERR_DSM_PAGE_LOST);
-            continue;
-        }
+    home_lock_take(d);
+    if (d->lost[s->index]) {
+        complete_local(d, (uint64_t)(s - d->slots), DQ_ERR_DSM_PAGE_LOST);
+    } else {
         memset(&de, 0, sizeof(de));
         de.kind = s->kind;
         de.node = d->me;
         de.id = (uint64_t)(s - d->slots);
         home_event(d, s->index, &de, NULL);
     }
+    home_lock_drop(d);
 }
 
 /* ---- transport callbacks (I/O thread) --------------------------------- */
@@ -801,9 +836,9 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
         }
         return;
     }
-    if (d->lost[index] && (msg->type == DQ_MSG_READ_REQ ||
-                           msg->type == DQ_MSG_WRITE_REQ ||
-                           msg->type == DQ_MSG_UPGRADE_REQ)) {
+    if (__atomic_load_n(&d->lost[index], __ATOMIC_RELAXED) &&
+        (msg->type == DQ_MSG_READ_REQ || msg->type == DQ_MSG_WRITE_REQ ||
+         msg->type == DQ_MSG_UPGRADE_REQ)) {
         io_nack(d, msg, DQ_NACK_LOST);
         return;
     }
@@ -831,7 +866,9 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
         ev.has_data = msg->tail_len == d->ps;
         break;
     }
+    home_lock_take(d);
     home_event(d, index, &ev, ev.has_data ? msg->tail : NULL);
+    home_lock_drop(d);
 }
 
 static void dsm_on_message(void *opaque, const DqMsg *msg)
@@ -902,11 +939,13 @@ static void dsm_on_peer_failed(void *opaque, unsigned node, const char *why)
 {
     DqDsm *d = opaque;
 
-    d->failed_later |= 1ull << node;
-    if (!d->in_home) {
-        d->in_home = true;
+    if (home_lock_mine(d)) {
+        d->failed_later |= 1ull << node;    /* after the current event */
+    } else {
+        home_lock_take(d);
+        d->failed_later |= 1ull << node;
         home_failures(d);
-        d->in_home = false;
+        home_lock_drop(d);
     }
     if (d->cfg.xport.ops.on_peer_failed != NULL) {
         d->cfg.xport.ops.on_peer_failed(d->cfg.xport.opaque, node, why);
@@ -932,7 +971,16 @@ static void dsm_free(DqDsm *d)
         DqDsmEv *ev = d->self_head;
 
         d->self_head = ev->next;
+        self_release(d, ev);
+    }
+    while (d->self_free != NULL) {
+        DqDsmEv *ev = d->self_free;
+
+        d->self_free = ev->next;
         free(ev);
+    }
+    if (d->home_lock_ok) {
+        pthread_mutex_destroy(&d->home_lock);
     }
     if (d->dir_ok) {
         dq_dir_destroy(&d->dir);
@@ -945,6 +993,8 @@ static void dsm_free(DqDsm *d)
     }
     free(d->entries);
     free(d->homed);
+    free(d->home_valid);
+    free((void *)d->zero_page);
     free(d->lost);
     free(d->home_copy);
     free(d->slots);
@@ -1028,6 +1078,8 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
 
     d->entries = calloc(d->region.pages, sizeof(*d->entries));
     d->homed = calloc(d->region.pages, 1);
+    d->home_valid = calloc(d->region.pages, 1);
+    d->zero_page = calloc(1, d->ps);
     d->lost = calloc(d->region.pages, 1);
     d->home_copy = calloc(d->region.pages, d->ps);
     d->pending = calloc(d->region.pages, sizeof(*d->pending));
@@ -1038,7 +1090,8 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     d->slots = calloc(d->nslots, sizeof(*d->slots));
     d->slot_bufs = calloc(d->nslots, d->buflen);
     d->io_buf = malloc(d->ps);
-    if (!d->entries || !d->homed || !d->lost || !d->home_copy || !d->pending ||
+    if (!d->entries || !d->homed || !d->home_valid || !d->zero_page ||
+        !d->lost || !d->home_copy || !d->pending ||
         !d->serve || !d->serve_flag || !d->txn_dir || !d->txn_wire ||
         !d->slots || !d->slot_bufs ||
         !d->io_buf) {
@@ -1048,6 +1101,16 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     for (i = 0; i < d->nslots; i++) {
         d->slots[i].buf = d->slot_bufs + i * d->buflen;
     }
+    for (i = 0; i < SELF_EVENTS; i++) {
+        DqDsmEv *ev = calloc(1, sizeof(*ev) + d->ps);
+
+        if (ev == NULL) {
+            START_FAIL(DQ_ERR_NOMEM, "out of memory");
+        }
+        self_release(d, ev);
+    }
+    pthread_mutex_init(&d->home_lock, NULL);
+    d->home_lock_ok = true;
     for (i = 0; i < d->region.pages; i++) {
         if (dq_home_of(&d->home, i) == d->me) {
             d->homed[i] = 1;
@@ -1060,7 +1123,6 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     xc.ops.on_message = dsm_on_message;
     xc.ops.on_peer_failed = dsm_on_peer_failed;
     xc.ops.on_shutdown = dsm_on_shutdown;
-    xc.ops.on_kick = dsm_on_kick;
     xc.opaque = d;
     {
         DqXport *x;

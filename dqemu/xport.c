@@ -1107,9 +1107,6 @@ static void *io_main(void *opaque)
             if (read(x->wake_fd, &junk, sizeof(junk)) < 0) {
                 /* EAGAIN: nothing to clear. */
             }
-            if (x->cfg.ops.on_kick != NULL) {
-                x->cfg.ops.on_kick(x->cfg.opaque);
-            }
         }
         pthread_mutex_lock(&x->lock);
         stop = x->stop;
@@ -1378,11 +1375,6 @@ void dq_xport_traffic(DqXport *x, DqXportTraffic *out)
                                          __ATOMIC_RELAXED);
     out->bytes_received = __atomic_load_n(&x->traffic.bytes_received,
                                           __ATOMIC_RELAXED);
-}
-
-void dq_xport_kick(DqXport *x)
-{
-    wake_io(x);
 }
 
 bool dq_xport_peer_failed(DqXport *x, unsigned node)

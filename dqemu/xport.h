@@ -37,14 +37,11 @@ typedef struct DqXport DqXport;
  *   says which ("no traffic for 2003 ms", "connection lost").
  * on_shutdown: the master sent SHUTDOWN with the guest's exit @code
  *   (workers only); the ack has already been sent.
- * on_kick: some thread called dq_xport_kick(); runs at least once after
- *   each kick (kicks may merge), and now and then without one.
  */
 typedef struct DqXportOps {
     void (*on_message)(void *opaque, const DqMsg *msg);
     void (*on_peer_failed)(void *opaque, unsigned node, const char *why);
     void (*on_shutdown)(void *opaque, uint32_t code);
-    void (*on_kick)(void *opaque);
 } DqXportOps;
 
 typedef struct DqXportConfig {
@@ -150,13 +147,6 @@ DqStatus dq_xport_shutdown(DqXport *x, uint32_t code);
  */
 DqStatus dq_xport_wait_shutdown(DqXport *x, unsigned timeout_ms,
                                 uint32_t *code, char *err, size_t errlen);
-
-/*
- * Make the I/O thread call on_kick soon: work for it that is not a
- * message (e.g. a local thread's request to this node's directory).
- * Context: any thread; async-signal-safe (one write to an eventfd).
- */
-void dq_xport_kick(DqXport *x);
 
 /* What this node's socket moved so far (routing frames not counted). */
 typedef struct DqXportTraffic {
