@@ -89,12 +89,26 @@ class Node:
                 return t, line
 
     def finish(self, timeout=EXIT_TIMEOUT):
-        """Wait for exit; return (exit code, stdout lines, stderr)."""
-        rc = self.proc.wait(timeout=timeout)
+        """Wait for exit; return (exit code, stdout lines, stderr).  A
+        node still running after @timeout is killed and the test fails
+        with what it printed, so a hang can be told from a slow node."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            hung = True
+        else:
+            hung = False
         self._t.join(timeout=5)
         self._e.join(timeout=5)
         while not self.lines.empty():
             self.out.append(self.lines.get_nowait()[1])
+        if hung:
+            self.finished = True
+            pytest.fail(f"{self.args}: still running after {timeout}s; "
+                        f"stdout {self.out}\nstderr:\n{self.err}",
+                        pytrace=False)
         self.finished = True
         assert_no_sanitizer_report(self.args, self.err)
         return rc, self.out, self.err
