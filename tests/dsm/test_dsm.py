@@ -12,24 +12,16 @@ smaller cases that still reach every scenario, home policy and failure
 path.  A sanitizer report on any node's stderr fails the test.
 """
 import os
-import pathlib
-import queue
 import re
 import signal
-import subprocess
-import threading
 import time
 
 import pytest
 
-BUILD = pathlib.Path(os.environ.get(
-    "DSM_BUILD_DIR",
-    pathlib.Path(__file__).resolve().parents[2] / "build" / "dsm"))
-PROG = BUILD / "dsm-test"
-SANITIZED = os.environ.get("DSM_SANITIZED") == "1"
-SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error")
+from nodeproc import (BUILD, NodeProcess, cases, check_unfinished)
 
-START_TIMEOUT = 15.0
+PROG = BUILD / "dsm-test"
+
 EXIT_TIMEOUT = 90.0
 # Failure detection is 2000 ms of silence (or a lost connection at once);
 # allow the poll tick and a loaded machine on top.
@@ -37,87 +29,8 @@ DETECT_BOUND = 2.5
 EXIT_PEER = 3
 
 
-def cases(full, sanitized):
-    """@full normally, the smaller @sanitized set under ASan + UBSan."""
-    return sanitized if SANITIZED else full
-
-
-def assert_no_sanitizer_report(args, err):
-    if SANITIZER_REPORT.search(err):
-        pytest.fail(f"{args}: sanitizer report:\n{err}", pytrace=False)
-
-
-class Node:
-    """One dsm-test process; threads collect its stdout and stderr."""
-
-    def __init__(self, args):
-        self.args = [str(PROG)] + [str(a) for a in args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
-        self.out = []
-        self.err = ""
-        self.finished = False
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self._e = threading.Thread(target=self._read_err, daemon=True)
-        self._e.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put((time.monotonic(), line.rstrip("\n")))
-
-    def _read_err(self):
-        self.err = self.proc.stderr.read()
-
-    def expect(self, prefix, timeout=START_TIMEOUT):
-        """(arrival time, line) of the next stdout line starting with
-        @prefix (others are kept)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"{self.args}: no '{prefix}' within {timeout}s; "
-                    f"saw {self.out}\n{self.err}")
-            try:
-                t, line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.out.append(line)
-            if line.startswith(prefix):
-                return t, line
-
-    def finish(self, timeout=EXIT_TIMEOUT):
-        """Wait for exit; return (exit code, stdout lines, stderr).  A
-        node still running after @timeout is killed and the test fails
-        with what it printed, so a hang can be told from a slow node."""
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            hung = True
-        else:
-            hung = False
-        self._t.join(timeout=5)
-        self._e.join(timeout=5)
-        while not self.lines.empty():
-            self.out.append(self.lines.get_nowait()[1])
-        if hung:
-            self.finished = True
-            pytest.fail(f"{self.args}: still running after {timeout}s; "
-                        f"stdout {self.out}\nstderr:\n{self.err}",
-                        pytrace=False)
-        self.finished = True
-        assert_no_sanitizer_report(self.args, self.err)
-        return rc, self.out, self.err
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._e.join(timeout=5)
+def Node(args):
+    return NodeProcess(PROG, args, EXIT_TIMEOUT)
 
 
 @pytest.fixture
@@ -139,10 +52,7 @@ def cluster():
     yield start
     for n in started:
         n.kill()
-    # finish() checked the nodes it reaped; now the ones a test left.
-    for n in started:
-        if not n.finished:
-            assert_no_sanitizer_report(n.args, n.err)
+    check_unfinished(started)
 
 
 def run_ok(nodes, scenario):

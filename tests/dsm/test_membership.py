@@ -11,111 +11,23 @@ UBSan build (DSM_BUILD_DIR=build/dsm-asan, DSM_SANITIZED=1) with fewer
 cluster sizes.  A sanitizer report on any node's stderr fails the test.
 """
 import os
-import pathlib
-import queue
-import re
 import signal
-import subprocess
-import threading
 import time
 
 import pytest
 
-BUILD = pathlib.Path(os.environ.get(
-    "DSM_BUILD_DIR",
-    pathlib.Path(__file__).resolve().parents[2] / "build" / "dsm"))
-NODE = BUILD / "dsm-node"
-SANITIZED = os.environ.get("DSM_SANITIZED") == "1"
-SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error")
+from nodeproc import (BUILD, NodeProcess, cases, check_unfinished)
 
-# Generous bounds: a 2-core machine running other test suites in parallel.
-START_TIMEOUT = 15.0
+NODE = BUILD / "dsm-node"
+
 EXIT_TIMEOUT = 20.0
 # The transport declares a node dead after 2000 ms of silence; allow the
 # poll tick and scheduling on a loaded machine on top.
 DETECT_BOUND = 2.5
 
 
-def cases(full, sanitized):
-    """@full normally, the smaller @sanitized set under ASan + UBSan."""
-    return sanitized if SANITIZED else full
-
-
-def assert_no_sanitizer_report(args, err):
-    if SANITIZER_REPORT.search(err):
-        pytest.fail(f"{args}: sanitizer report:\n{err}", pytrace=False)
-
-
-class Node:
-    """One dsm-node process; a thread collects its stdout lines."""
-
-    def __init__(self, args):
-        self.args = [str(NODE)] + [str(a) for a in args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
-        self.out = []
-        self.err = ""
-        self.finished = False
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self._e = threading.Thread(target=self._read_err, daemon=True)
-        self._e.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def _read_err(self):
-        self.err = self.proc.stderr.read()
-
-    def expect(self, prefix, timeout=START_TIMEOUT):
-        """Next stdout line that starts with @prefix (others are kept)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"{self.args}: no '{prefix}' within {timeout}s; "
-                    f"saw {self.out}")
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.out.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def finish(self, timeout=EXIT_TIMEOUT):
-        """Wait for exit; return (exit code, stdout lines, stderr).  A
-        node still running after @timeout is killed and the test fails
-        with what it printed, so a hang can be told from a slow node."""
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            hung = True
-        else:
-            hung = False
-        self._t.join(timeout=5)
-        self._e.join(timeout=5)
-        while not self.lines.empty():
-            self.out.append(self.lines.get_nowait())
-        if hung:
-            self.finished = True
-            pytest.fail(f"{self.args}: still running after {timeout}s; "
-                        f"stdout {self.out}\nstderr:\n{self.err}",
-                        pytrace=False)
-        self.finished = True
-        assert_no_sanitizer_report(self.args, self.err)
-        return rc, self.out, self.err
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._e.join(timeout=5)
+def Node(args):
+    return NodeProcess(NODE, args, EXIT_TIMEOUT)
 
 
 @pytest.fixture
@@ -130,7 +42,7 @@ def cluster():
         master = Node(["--node", 0, "--nodes", k] + extra +
                       list(master_extra or []))
         started.append(master)
-        ep = master.expect("node 0: endpoint").split()[-1]
+        ep = master.expect("node 0: endpoint")[1].split()[-1]
         nodes = [master]
         for i in range(1, upto or k):
             w = Node(["--node", i, "--nodes", k, "--master", ep] + extra +
@@ -142,10 +54,7 @@ def cluster():
     yield start
     for n in started:
         n.kill()
-    # finish() checked the nodes it reaped; now the ones a test left.
-    for n in started:
-        if not n.finished:
-            assert_no_sanitizer_report(n.args, n.err)
+    check_unfinished(started)
 
 
 def test_node_binary_was_built():
@@ -186,7 +95,7 @@ def test_mismatched_worker_is_refused_on_both_sides(cluster, flag, value,
 def test_missing_worker_is_named_when_start_up_times_out(cluster):
     master = Node(["--node", 0, "--nodes", 3, "--join-ms", 800])
     try:
-        ep = master.expect("node 0: endpoint").split()[-1]
+        ep = master.expect("node 0: endpoint")[1].split()[-1]
         w = Node(["--node", 2, "--nodes", 3, "--master", ep,
                   "--join-ms", 800])
         try:
