@@ -95,6 +95,7 @@ const char *dq_status_str(DqStatus status);
 typedef struct DqOptions {
     unsigned nodes;         /* --nodes N: cluster size, master included */
     bool stats;             /* --stats: print statistics at exit */
+    int placement;          /* --placement: a DqSchedPolicy (dq-sched.h) */
 } DqOptions;
 
 /* Room for one option diagnostic, e.g. "--nodes: 'x' is not a number". */

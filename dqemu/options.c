@@ -7,6 +7,7 @@
  * dq_options_usage(); errors come back as text for the caller to report.
  */
 #include "dqemu.h"
+#include "dq-sched.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -108,11 +109,26 @@ static DqStatus set_stats(DqOptions *opts, const char *value, const char *what,
     return DQ_OK;
 }
 
+static DqStatus set_placement(DqOptions *opts, const char *value,
+                              const char *what, char *err, size_t errlen)
+{
+    char why[DQ_ERRBUF_SIZE];
+    DqSchedPolicy p;
+
+    if (dq_sched_policy_parse(value, &p, why, sizeof(why)) != DQ_OK) {
+        return opt_error(err, errlen, DQ_ERR_USAGE, "%s: %s", what, why);
+    }
+    opts->placement = (int)p;
+    return DQ_OK;
+}
+
 static const DqOptionDesc dq_option_table[] = {
     { "nodes", "DQEMU_NODES", "N", set_nodes,
       "run the program on N nodes, master included (default 1)" },
     { "stats", "DQEMU_STATS", NULL, set_stats,
       "print per-node statistics to stderr at exit" },
+    { "placement", "DQEMU_PLACEMENT", "POLICY", set_placement,
+      "where new threads run: round-robin (default), master, fill, spread" },
 };
 
 #define DQ_OPTION_COUNT (sizeof(dq_option_table) / sizeof(dq_option_table[0]))
@@ -121,6 +137,7 @@ void dq_options_init(DqOptions *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->nodes = 1;
+    opts->placement = DQ_SCHED_ROUND_ROBIN;
 }
 
 DqStatus dq_options_parse(DqOptions *opts, const char *name, const char *next,
@@ -203,6 +220,6 @@ void dq_options_usage(FILE *out)
 
         snprintf(left, sizeof(left), "--%s%s%s", d->name,
                  d->metavar ? " " : "", d->metavar ? d->metavar : "");
-        fprintf(out, "  %-18s %-14s %s\n", left, d->env, d->help);
+        fprintf(out, "  %-20s %-16s %s\n", left, d->env, d->help);
     }
 }

@@ -51,6 +51,7 @@ def test_help_lists_dqemu_and_qemu_options(isa):
     r = run([dqemu(isa), "--help"])
     assert r.returncode == 0
     for text in ("--nodes N", "DQEMU_NODES", "--stats", "DQEMU_STATS",
+                 "--placement POLICY", "DQEMU_PLACEMENT",
                  "-strace", "QEMU_LD_PREFIX"):
         assert text in r.stdout, text
 
@@ -69,6 +70,10 @@ def test_unknown_option_is_a_usage_error_naming_it(opt):
     (["--stats=maybe"], {}, "--stats: 'maybe' is not one of"),
     ([], {"DQEMU_NODES": "many"}, "DQEMU_NODES: 'many' is not a node count"),
     (["--nodes", "3"], {}, "--nodes 3: this build runs on one node only"),
+    (["--placement", "nearest"], {},
+     "--placement: 'nearest' is not a placement policy (one of: round-robin"),
+    ([], {"DQEMU_PLACEMENT": "x"},
+     "DQEMU_PLACEMENT: 'x' is not a placement policy"),
 ])
 def test_bad_dqemu_option_values_exit_1_naming_the_option(argv, env, needle):
     r = run([dqemu("arm")] + argv + [guest("arm")], env=env)

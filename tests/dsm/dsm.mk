@@ -29,10 +29,11 @@ PYTEST ?= /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE
 
 DSM_OUT := $(BUILD)/dsm
 DSM_CC ?= cc
-DSM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/dqemu
+DSM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/dqemu \
+              -I$(TOP)/scheduler
 DSM_LIBS := -lzmq -lpthread
-DSM_LIB_SRCS := $(sort $(wildcard $(TOP)/dqemu/*.c))
-DSM_LIB_HDRS := $(wildcard $(TOP)/dqemu/*.h)
+DSM_LIB_SRCS := $(sort $(wildcard $(TOP)/dqemu/*.c $(TOP)/scheduler/*.c))
+DSM_LIB_HDRS := $(wildcard $(TOP)/dqemu/*.h $(TOP)/scheduler/*.h)
 # The raw TCP and ZeroMQ baselines both benchmarks compare against.
 DSM_BENCH_BASE := $(TOP)/tests/bench/baseline.c $(TOP)/tests/bench/baseline.h
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "dqemu.h"
+#include "dq-sched.h"
 
 static void parse_ok(DqOptions *o, const char *name, const char *next,
                      int want_consumed)
@@ -33,6 +34,35 @@ static void defaults_are_one_node_without_stats(void **state)
     dq_options_init(&o);
     assert_int_equal(o.nodes, 1);
     assert_false(o.stats);
+    assert_int_equal(o.placement, DQ_SCHED_ROUND_ROBIN);
+}
+
+static void placement_takes_a_policy_or_its_alias(void **state)
+{
+    DqOptions o;
+
+    (void)state;
+    dq_options_init(&o);
+    parse_ok(&o, "placement", "spread", 2);
+    assert_int_equal(o.placement, DQ_SCHED_SPREAD);
+    parse_ok(&o, "placement=packed", "prog", 1);
+    assert_int_equal(o.placement, DQ_SCHED_FILL);
+}
+
+static void bad_placement_names_the_option_and_the_choices(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+    int consumed;
+
+    (void)state;
+    dq_options_init(&o);
+    assert_int_equal(dq_options_parse(&o, "placement", "nearest", &consumed,
+                                      err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--placement"));
+    assert_non_null(strstr(err, "nearest"));
+    assert_non_null(strstr(err, "round-robin"));
+    assert_int_equal(o.placement, DQ_SCHED_ROUND_ROBIN);
 }
 
 static void nodes_takes_the_next_argument(void **state)
@@ -198,6 +228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_one_node_without_stats),
         cmocka_unit_test(nodes_takes_the_next_argument),
+        cmocka_unit_test(placement_takes_a_policy_or_its_alias),
+        cmocka_unit_test(bad_placement_names_the_option_and_the_choices),
         cmocka_unit_test(nodes_accepts_equals_form),
         cmocka_unit_test(nodes_rejects_bad_counts_naming_the_option),
         cmocka_unit_test(nodes_without_value_is_a_usage_error),
