@@ -56,6 +56,7 @@ $(DSM_OUT)/xport-bench $(DSM_OUT)/dsm-bench: $(DSM_OUT)/%: \
 DSM_ASAN_OUT := $(BUILD)/dsm-asan
 DSM_ASAN_BINS := $(DSM_ASAN_OUT)/dsm-node $(DSM_ASAN_OUT)/dsm-test
 DSM_SAN_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I$(TOP)/dqemu \
+                  -I$(TOP)/scheduler \
                   -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 # dsm-test resolves DSM faults in its own SIGSEGV handler, so ASan must not
