@@ -740,19 +740,23 @@ static void home_lock_take(DqDsm *d)
 {
     pthread_mutex_lock(&d->home_lock);
     d->home_holder = pthread_self();
-    d->home_held = true;
+    __atomic_store_n(&d->home_held, true, __ATOMIC_RELEASE);
 }
 
 static void home_lock_drop(DqDsm *d)
 {
-    d->home_held = false;
+    __atomic_store_n(&d->home_held, false, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&d->home_lock);
 }
 
 /* Is this thread inside the directory?  Only the holder can see true. */
 static bool home_lock_mine(DqDsm *d)
 {
-    return d->home_held && pthread_equal(d->home_holder, pthread_self());
+    /* Unlocked read: the id there may be another holder's or a stale
+     * one, but it equals ours only if this thread wrote it and still
+     * holds the lock (held is cleared before every unlock). */
+    return __atomic_load_n(&d->home_held, __ATOMIC_ACQUIRE) &&
+           pthread_equal(d->home_holder, pthread_self());
 }
 
 /* The failures reported while the directory was busy.  Context: home_lock. */
@@ -807,6 +811,13 @@ static void home_local_request(DqDsm *d, DqDsmSlot *s)
 
 /* ---- transport callbacks (I/O thread) --------------------------------- */
 
+/* A page request (answered with a NACK when it cannot be served). */
+static bool is_request_msg(DqMsgType t)
+{
+    return t == DQ_MSG_READ_REQ || t == DQ_MSG_WRITE_REQ ||
+           t == DQ_MSG_UPGRADE_REQ;
+}
+
 static void io_nack(DqDsm *d, const DqMsg *msg, DqNackCode code)
 {
     DqMsg m;
@@ -830,15 +841,13 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
     DqDirEvent ev;
 
     if (!d->homed[index]) {
-        if (msg->type == DQ_MSG_READ_REQ || msg->type == DQ_MSG_WRITE_REQ ||
-            msg->type == DQ_MSG_UPGRADE_REQ) {
+        if (is_request_msg(msg->type)) {
             io_nack(d, msg, DQ_NACK_UNEXPECTED);
         }
         return;
     }
     if (__atomic_load_n(&d->lost[index], __ATOMIC_RELAXED) &&
-        (msg->type == DQ_MSG_READ_REQ || msg->type == DQ_MSG_WRITE_REQ ||
-         msg->type == DQ_MSG_UPGRADE_REQ)) {
+        is_request_msg(msg->type)) {
         io_nack(d, msg, DQ_NACK_LOST);
         return;
     }
@@ -891,8 +900,7 @@ static void dsm_on_message(void *opaque, const DqMsg *msg)
         return;                 /* late replies, forwarding: not yet */
     }
     if (!dq_page_index(&d->region, (uintptr_t)msg->u.page.addr, &index)) {
-        if (msg->type == DQ_MSG_READ_REQ || msg->type == DQ_MSG_WRITE_REQ ||
-            msg->type == DQ_MSG_UPGRADE_REQ) {
+        if (is_request_msg(msg->type)) {
             io_nack(d, msg, DQ_NACK_UNMAPPED);
         }
         return;
