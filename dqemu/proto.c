@@ -239,6 +239,9 @@ static DqStatus check_tail(const DqMsg *m, const DqProtoLimits *lim)
             return DQ_ERR_PROTO_TAIL;
         }
         return DQ_OK;
+    case DQ_TAIL_BYTES:
+        /* Any length: the payload limit is checked by the callers. */
+        return DQ_OK;
     }
     return DQ_ERR_PROTO_TAIL;
 }
@@ -307,6 +310,10 @@ static DqStatus check_fields(const DqMsg *m, const DqProtoLimits *lim)
         return page_aligned(m->u.nack.addr, lim) &&
                (unsigned)m->u.nack.code < DQ_NACK__COUNT
                ? DQ_OK : DQ_ERR_PROTO_FIELD;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        /* Every value means something to the application, none to us. */
+        return DQ_OK;
     case DQ_MSG__COUNT:
         break;
     }
@@ -356,6 +363,12 @@ static void put_body(const DqMsg *m, uint8_t *b)
     case DQ_MSG_NACK:
         put_u64(b + DQ_NACK_OFF_ADDR, m->u.nack.addr);
         put_u32(b + DQ_NACK_OFF_CODE, (uint32_t)m->u.nack.code);
+        break;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        put_u32(b + DQ_CALL_OFF_OP, m->u.call.op);
+        put_u32(b + DQ_CALL_OFF_AUX, m->u.call.aux);
+        put_u64(b + DQ_CALL_OFF_ARG, m->u.call.arg);
         break;
     case DQ_MSG__COUNT:
         break;
@@ -407,6 +420,12 @@ static void get_body(DqMsg *m, const uint8_t *b)
     case DQ_MSG_NACK:
         m->u.nack.addr = get_u64(b + DQ_NACK_OFF_ADDR);
         m->u.nack.code = (DqNackCode)get_u32(b + DQ_NACK_OFF_CODE);
+        break;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        m->u.call.op = get_u32(b + DQ_CALL_OFF_OP);
+        m->u.call.aux = get_u32(b + DQ_CALL_OFF_AUX);
+        m->u.call.arg = get_u64(b + DQ_CALL_OFF_ARG);
         break;
     case DQ_MSG__COUNT:
         break;
@@ -614,6 +633,11 @@ bool dq_proto_msg_equal(const DqMsg *a, const DqMsg *b)
     case DQ_MSG_NACK:
         return a->u.nack.addr == b->u.nack.addr &&
                a->u.nack.code == b->u.nack.code;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        return a->u.call.op == b->u.call.op &&
+               a->u.call.aux == b->u.call.aux &&
+               a->u.call.arg == b->u.call.arg;
     case DQ_MSG__COUNT:
         break;
     }

@@ -106,6 +106,17 @@ static_assert(DQ_MAX_NODES <= 0xffff, "node ids travel as u16");
 #define DQ_SHUTDOWN_OFF_CODE    0   /* u32 */
 #define DQ_BODY_SHUTDOWN        4
 
+/*
+ * CALL, CALL_REPLY: an application-level message libdqemu carries but does
+ * not interpret (linux-user-dist: layout replication, thread start,
+ * delegated syscalls, signals).  Three numbers whose meaning is the
+ * application's, then any number of opaque tail bytes.
+ */
+#define DQ_CALL_OFF_OP          0   /* u32: what to do */
+#define DQ_CALL_OFF_AUX         4   /* u32: a second small value */
+#define DQ_CALL_OFF_ARG         8   /* u64: an argument, an address */
+#define DQ_BODY_CALL            16
+
 #define DQ_BODY_NONE            0
 /* The largest fixed body of any message. */
 #define DQ_BODY_MAX             DQ_BODY_REFUSE
@@ -125,12 +136,16 @@ static_assert(DQ_BATCH_ENTRY_OFF_DATA == DQ_BATCH_ENTRY_OFF_ADDR + 8, "u64");
 static_assert(DQ_NACK_OFF_CODE == DQ_NACK_OFF_ADDR + 8, "u64");
 static_assert(DQ_BODY_NACK == DQ_NACK_OFF_CODE + 4, "u32");
 static_assert(DQ_BODY_SHUTDOWN == DQ_SHUTDOWN_OFF_CODE + 4, "u32");
+static_assert(DQ_CALL_OFF_AUX == DQ_CALL_OFF_OP + 4, "u32");
+static_assert(DQ_CALL_OFF_ARG == DQ_CALL_OFF_AUX + 4, "u32");
+static_assert(DQ_BODY_CALL == DQ_CALL_OFF_ARG + 8, "u64");
 
 /* What follows the fixed body. */
 typedef enum DqTailKind {
     DQ_TAIL_NONE,   /* nothing: payload_len == body size exactly */
     DQ_TAIL_PAGE,   /* exactly one page of data (the page size in use) */
     DQ_TAIL_BATCH,  /* count entries of (u64 address, one page of data) */
+    DQ_TAIL_BYTES,  /* opaque bytes, 0 up to what max_payload leaves */
 } DqTailKind;
 
 /* ---- the message table -------------------------------------------------
@@ -140,10 +155,11 @@ typedef enum DqTailKind {
  * without bumping DQ_PROTO_VERSION.
  *
  * Request ids: a node numbers its own requests (READ_REQ, WRITE_REQ,
- * UPGRADE_REQ, JOIN_REQ; the home's INVAL and RECALL); every reply or ack
- * (GRANT*, NACK, INVAL_ACK, RECALL_DATA, JOIN_ACCEPT/REFUSE) carries the id
- * of the message it answers.  Unsolicited messages (FORWARD, HEARTBEAT,
- * SHUTDOWN) carry 0 or the sender's own counter.
+ * UPGRADE_REQ, JOIN_REQ, CALL; the home's INVAL and RECALL); every reply
+ * or ack (GRANT*, NACK, INVAL_ACK, RECALL_DATA, JOIN_ACCEPT/REFUSE,
+ * CALL_REPLY) carries the id of the message it answers.  Unsolicited
+ * messages (FORWARD, HEARTBEAT, SHUTDOWN, a CALL nobody waits an answer
+ * to) carry 0 or the sender's own counter.
  */
 #define DQ_MSG_LIST(X)                                                     \
     /* worker -> master: let me in; node id is the header's src */         \
@@ -179,7 +195,11 @@ typedef enum DqTailKind {
     /* home -> node: pages sent before they are asked for (forwarding) */  \
     X(FORWARD,      DQ_BODY_BATCH,      DQ_TAIL_BATCH)                     \
     /* any -> requester: request req_id refused, with a DqNackCode */      \
-    X(NACK,         DQ_BODY_NACK,       DQ_TAIL_NONE)
+    X(NACK,         DQ_BODY_NACK,       DQ_TAIL_NONE)                      \
+    /* any -> any: application message, opaque to libdqemu */             \
+    X(CALL,         DQ_BODY_CALL,       DQ_TAIL_BYTES)                     \
+    /* any -> caller: the answer to CALL req_id (dq_xport_request) */      \
+    X(CALL_REPLY,   DQ_BODY_CALL,       DQ_TAIL_BYTES)
 
 typedef enum DqMsgType {
 #define DQ_MSG_ENUM(name, body, tail) DQ_MSG_##name,
@@ -264,16 +284,23 @@ typedef struct DqMsgShutdown {
     uint32_t code;
 } DqMsgShutdown;
 
+typedef struct DqMsgCall {
+    uint32_t op;
+    uint32_t aux;
+    uint64_t arg;
+} DqMsgCall;
+
 /*
  * One message, header fields first.  Which union member is valid follows
  * from @type: join (JOIN_*), page (READ_REQ .. RECALL_DATA), batch
- * (FORWARD), nack (NACK), shutdown (SHUTDOWN); HEARTBEAT and SHUTDOWN_ACK
- * have none.
+ * (FORWARD), nack (NACK), shutdown (SHUTDOWN), call (CALL, CALL_REPLY);
+ * HEARTBEAT and SHUTDOWN_ACK have none.
  *
  * @tail points into the buffer the message was decoded from (zero copy),
  * so it lives exactly as long as that buffer.  For GRANT_DATA and
  * RECALL_DATA it is the page data; for FORWARD it is count entries read
- * with dq_proto_batch_get().
+ * with dq_proto_batch_get(); for CALL and CALL_REPLY it is the caller's
+ * bytes (NULL when there are none).
  */
 typedef struct DqMsg {
     DqMsgType type;
@@ -287,6 +314,7 @@ typedef struct DqMsg {
         DqMsgBatch batch;
         DqMsgNack nack;
         DqMsgShutdown shutdown;
+        DqMsgCall call;
     } u;
     const uint8_t *tail;
     size_t tail_len;
@@ -332,13 +360,14 @@ uint32_t dq_proto_batch_max(const DqProtoLimits *lim);
  * would check it (a node never sends what its peer must reject): known
  * type and flags, node ids < DQ_MAX_NODES, @tail_len right for the type,
  * states, codes and page alignment of addresses, size within
- * @lim->max_payload.  On success *@out_len is the encoded size.
+ * @lim->max_payload (a CALL's tail may be anything from 0 bytes up to
+ * max_payload - DQ_BODY_CALL).  On success *@out_len is the encoded size.
  *
  * When @msg->tail is NULL and @msg->tail_len is not 0, the tail bytes are
  * left unwritten for the caller to fill in place at
  * buf + dq_proto_tail_offset(type) (a page copied straight from guest
- * memory, or FORWARD entries written with dq_proto_batch_put()); the
- * FORWARD addresses are then not checked here.
+ * memory, FORWARD entries written with dq_proto_batch_put(), a CALL's
+ * bytes); the FORWARD addresses are then not checked here.
  *
  * Errors: DQ_ERR_RANGE (bad @lim), DQ_ERR_PROTO_TYPE, _FLAGS, _NODE,
  * _TAIL, _FIELD, _TOO_BIG, DQ_ERR_NOSPACE (@buflen too small).
@@ -354,7 +383,8 @@ DqStatus dq_proto_encode(const DqMsg *msg, const DqProtoLimits *lim,
  * flags (_FLAGS), src/dst < DQ_MAX_NODES (_NODE), payload within
  * @lim->max_payload (_TOO_BIG), payload_len == len - header (_LENGTH),
  * body size for the type (_BODY), tail length against the page size or
- * the FORWARD count (_TAIL), field values (_FIELD: states, reasons, codes,
+ * the FORWARD count (_TAIL; a CALL's tail may have any length), field
+ * values (_FIELD: states, reasons, codes,
  * page alignment, a FORWARD that is empty or whose addresses do not
  * strictly increase).  DQ_ERR_RANGE for bad @lim.
  *

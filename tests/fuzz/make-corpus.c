@@ -5,8 +5,9 @@
  *
  * One valid message of every type (64-byte pages, so the fuzzer can reach
  * FORWARD batches cheaply), the page-carrying types again with 4 KiB and
- * 256-byte pages, and one near miss per decoder check, each a copy of a
- * valid message with one field broken.  The output is deterministic, so
+ * 256-byte pages, CALLs with no bytes and with a multi-page tail, and one
+ * near miss per decoder check, each a copy of a valid message with one
+ * field broken.  The output is deterministic, so
  * `make fuzz-seeds` regenerates the committed files byte for byte.
  */
 #include <stdio.h>
@@ -50,7 +51,11 @@ static void put_le(uint8_t *p, uint64_t v, int n)
     }
 }
 
-/* A valid message of @type with non-trivial field values. */
+/*
+ * A valid message of @type with non-trivial field values.  @pages is the
+ * FORWARD's count; for a CALL, the tail is @pages * 37 + 3 bytes (any
+ * length is valid; these are no multiple of a page).
+ */
 static void make_msg(DqMsgType type, uint32_t ps, uint32_t pages, DqMsg *m)
 {
     uint8_t page[MAX_PAGE];
@@ -118,6 +123,17 @@ static void make_msg(DqMsgType type, uint32_t ps, uint32_t pages, DqMsg *m)
         m->u.nack.addr = base;
         m->u.nack.code = DQ_NACK_RETRY;
         break;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        m->u.call.op = 0x20 + type;
+        m->u.call.aux = 0xfffffffeu;
+        m->u.call.arg = base + 0x123;
+        m->tail_len = (size_t)pages * 37 + 3;
+        for (i = 0; i < m->tail_len; i++) {
+            tail[i] = (uint8_t)(i * 7 + 1);
+        }
+        m->tail = tail;
+        break;
     case DQ_MSG__COUNT:
         die("no such type");
     }
@@ -133,6 +149,25 @@ static size_t encode(DqMsgType type, uint32_t ps, uint32_t pages)
         die("bad limits");
     }
     make_msg(type, ps, pages, &m);
+    if (dq_proto_encode(&m, &lim, buf, sizeof(buf), &len) != DQ_OK) {
+        die(dq_msg_type_name(type));
+    }
+    return len;
+}
+
+/* A CALL or CALL_REPLY of @type with no tail bytes, at 64-byte pages. */
+static size_t encode_empty_call(DqMsgType type)
+{
+    DqProtoLimits lim;
+    DqMsg m;
+    size_t len;
+
+    if (dq_proto_limits_init(&lim, 64, 0) != DQ_OK) {
+        die("bad limits");
+    }
+    make_msg(type, 64, 0, &m);
+    m.tail = NULL;
+    m.tail_len = 0;
     if (dq_proto_encode(&m, &lim, buf, sizeof(buf), &len) != DQ_OK) {
         die(dq_msg_type_name(type));
     }
@@ -178,6 +213,10 @@ int main(int argc, char **argv)
     valid(DQ_MSG_GRANT_DATA, 4096, 1);
     valid(DQ_MSG_RECALL_DATA, 4096, 1);
     valid(DQ_MSG_FORWARD, 4096, 2);
+    /* A CALL of 100 * 37 + 3 bytes, no page multiple, at 4 KiB pages. */
+    valid(DQ_MSG_CALL, 4096, 100);
+    len = encode_empty_call(DQ_MSG_CALL_REPLY);
+    write_seed("p64-CALL_REPLY-empty", buf, len);
 
     len = encode(DQ_MSG_HEARTBEAT, 64, 1);
     write_seed("bad-short", buf, len - 1);
@@ -205,5 +244,9 @@ int main(int argc, char **argv)
     near_miss("bad-forward-unsorted", DQ_MSG_FORWARD,
               body + DQ_BODY_BATCH + dq_proto_batch_entry_size(64), 8,
               0x40000000);
+    /* A CALL whose payload ends inside its 16-byte body. */
+    len = encode_empty_call(DQ_MSG_CALL);
+    put_le(buf + DQ_HDR_OFF_PAYLOAD_LEN, DQ_BODY_CALL - 1, 4);
+    write_seed("bad-call-short-body", buf, len - 1);
     return 0;
 }

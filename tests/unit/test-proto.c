@@ -17,6 +17,8 @@
 
 #define BATCH_PAGES 3
 #define BIG_PAGE    65536u
+/* The sample CALL's tail: opaque bytes, not a page multiple. */
+#define CALL_TAIL   37u
 
 /* Room for any sample message, up to a 3-page FORWARD of 64 KiB pages. */
 #define SAMPLE_MAX  (DQ_PROTO_HDR_SIZE + DQ_BODY_BATCH + \
@@ -120,6 +122,16 @@ static void make_msg(DqMsgType type, const DqProtoLimits *lim, DqMsg *m)
     case DQ_MSG_NACK:
         m->u.nack.addr = sample_addr(ps, 9);
         m->u.nack.code = DQ_NACK_UNMAPPED;
+        break;
+    case DQ_MSG_CALL:
+    case DQ_MSG_CALL_REPLY:
+        /* Every byte distinct, and no length a page size would explain. */
+        m->u.call.op = 0x81828384u + type;
+        m->u.call.aux = 0x91929394u;
+        m->u.call.arg = 0xa1a2a3a4a5a6a7a8ull;
+        fill_pattern(tail_buf, CALL_TAIL, type);
+        m->tail = tail_buf;
+        m->tail_len = type == DQ_MSG_CALL ? CALL_TAIL : 1;
         break;
     case DQ_MSG__COUNT:
         fail();
@@ -418,6 +430,8 @@ static void wire_type_codes_never_change(void **state)
         { DQ_MSG_RECALL_DATA, 14, "RECALL_DATA", 12, DQ_TAIL_PAGE },
         { DQ_MSG_FORWARD, 15, "FORWARD", 8, DQ_TAIL_BATCH },
         { DQ_MSG_NACK, 16, "NACK", 12, DQ_TAIL_NONE },
+        { DQ_MSG_CALL, 17, "CALL", 16, DQ_TAIL_BYTES },
+        { DQ_MSG_CALL_REPLY, 18, "CALL_REPLY", 16, DQ_TAIL_BYTES },
     };
     size_t i;
 
@@ -888,7 +902,9 @@ static void decode_rejects_a_batch_that_names_a_page_twice(void **state)
 /*
  * Cut every sample message at every length.  Each cut is rejected, both
  * as delivered (header still claims the full length) and with the length
- * field patched to agree with the cut, from a buffer of exactly that size.
+ * field patched to agree with the cut, from a buffer of exactly that size
+ * -- except a CALL cut inside its tail with the length patched: that is
+ * a valid CALL with fewer opaque bytes, and must decode as exactly that.
  */
 static void decode_rejects_every_truncation_of_every_type(void **state)
 {
@@ -909,8 +925,15 @@ static void decode_rejects_every_truncation_of_every_type(void **state)
             if (n >= DQ_PROTO_HDR_SIZE) {
                 fix_payload_len(wire2, n);
                 st = decode_exact(wire2, n, &lim, &out);
-                assert_true(st == DQ_ERR_PROTO_BODY ||
-                            st == DQ_ERR_PROTO_TAIL);
+                if (dq_proto_tail_kind(t) == DQ_TAIL_BYTES &&
+                    n >= dq_proto_tail_offset(t)) {
+                    assert_int_equal(st, DQ_OK);
+                    assert_int_equal(out.tail_len,
+                                     n - dq_proto_tail_offset(t));
+                } else {
+                    assert_true(st == DQ_ERR_PROTO_BODY ||
+                                st == DQ_ERR_PROTO_TAIL);
+                }
                 fix_payload_len(wire2, len);
             }
         }
@@ -1134,6 +1157,211 @@ static void msg_equal_notices_a_change_in_any_carried_field(void **state)
     assert_true(dq_proto_msg_equal(&a, &b));
 }
 
+/* ---- CALL and CALL_REPLY: opaque application messages -------------------- */
+
+static void call_carries_op_aux_arg_and_its_bytes_zero_copy(void **state)
+{
+    DqProtoLimits lim = lim_for(4096);
+    DqMsg in, out;
+    size_t len;
+    int t;
+
+    (void)state;
+    for (t = DQ_MSG_CALL; t <= DQ_MSG_CALL_REPLY; t++) {
+        len = encode_sample(t, &lim, &in);
+        assert_int_equal(len, DQ_PROTO_HDR_SIZE + DQ_BODY_CALL + in.tail_len);
+        assert_int_equal(decode_exact(wire, len, &lim, &out), DQ_OK);
+        assert_int_equal(dq_proto_decode(wire, len, &lim, &out), DQ_OK);
+        assert_true(dq_proto_msg_equal(&in, &out));
+        assert_int_equal(out.u.call.op, 0x81828384u + (unsigned)t);
+        assert_int_equal(out.u.call.aux, 0x91929394u);
+        assert_true(out.u.call.arg == 0xa1a2a3a4a5a6a7a8ull);
+        assert_ptr_equal(out.tail, wire + DQ_PROTO_HDR_SIZE + DQ_BODY_CALL);
+        assert_int_equal(out.tail_len, in.tail_len);
+        assert_memory_equal(out.tail, in.tail, in.tail_len);
+    }
+}
+
+static void call_with_no_bytes_has_a_null_tail(void **state)
+{
+    DqProtoLimits lim = lim_for(64);
+    DqMsg in, out;
+    size_t len;
+
+    (void)state;
+    make_msg(DQ_MSG_CALL_REPLY, &lim, &in);
+    in.tail = NULL;
+    in.tail_len = 0;
+    assert_int_equal(dq_proto_encode(&in, &lim, wire, sizeof(wire), &len),
+                     DQ_OK);
+    assert_int_equal(len, DQ_PROTO_HDR_SIZE + DQ_BODY_CALL);
+    assert_int_equal(decode_exact(wire, len, &lim, &out), DQ_OK);
+    assert_int_equal(dq_proto_decode(wire, len, &lim, &out), DQ_OK);
+    assert_null(out.tail);
+    assert_int_equal(out.tail_len, 0);
+    assert_true(dq_proto_msg_equal(&in, &out));
+}
+
+/* The body is exact: a CALL shorter than its 16 bytes is not a CALL. */
+static void call_body_cut_short_is_rejected(void **state)
+{
+    DqProtoLimits lim = lim_for(64);
+    DqMsg in, out;
+    size_t n;
+
+    (void)state;
+    encode_sample(DQ_MSG_CALL, &lim, &in);
+    for (n = 0; n < DQ_BODY_CALL; n++) {
+        fix_payload_len(wire, DQ_PROTO_HDR_SIZE + n);
+        assert_int_equal(decode_exact(wire, DQ_PROTO_HDR_SIZE + n, &lim,
+                                      &out), DQ_ERR_PROTO_BODY);
+    }
+}
+
+/*
+ * The largest CALL is exactly what max_payload leaves after the body,
+ * whatever the page size; one byte more is refused by the encoder and,
+ * when a peer sends it anyway, by the decoder.
+ */
+static void call_tail_up_to_the_payload_limit_and_not_one_byte_more(
+    void **state)
+{
+    static const uint32_t payloads[] = { 0, 8 + 4104, 256 * 1024 };
+    uint8_t *big, *buf;
+    DqProtoLimits lim;
+    DqMsg in, out;
+    size_t max, len, i;
+
+    (void)state;
+    for (i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+        assert_int_equal(dq_proto_limits_init(&lim, 4096, payloads[i]),
+                         DQ_OK);
+        max = lim.max_payload - DQ_BODY_CALL;
+        big = malloc(max + 1);
+        buf = malloc(dq_proto_max_msg_size(&lim) + 1);
+        assert_non_null(big);
+        assert_non_null(buf);
+        fill_pattern(big, max + 1, (unsigned)i);
+
+        make_msg(DQ_MSG_CALL, &lim, &in);
+        in.tail = big;
+        in.tail_len = max;
+        assert_int_equal(dq_proto_encode(&in, &lim, buf,
+                                         dq_proto_max_msg_size(&lim), &len),
+                         DQ_OK);
+        assert_int_equal(len, dq_proto_max_msg_size(&lim));
+        assert_int_equal(decode_exact(buf, len, &lim, &out), DQ_OK);
+        assert_int_equal(dq_proto_decode(buf, len, &lim, &out), DQ_OK);
+        assert_int_equal(out.tail_len, max);
+        assert_memory_equal(out.tail, big, max);
+
+        in.tail_len = max + 1;
+        assert_int_equal(dq_proto_encode(&in, &lim, buf,
+                                         dq_proto_max_msg_size(&lim) + 1,
+                                         &len), DQ_ERR_PROTO_TOO_BIG);
+        /*
+         * Built by hand from the largest one (still in buf: a refused
+         * encode writes nothing), as a peer with a larger limit sends it.
+         */
+        buf[len] = 0x5a;
+        fix_payload_len(buf, len + 1);
+        assert_int_equal(decode_exact(buf, len + 1, &lim, &out),
+                         DQ_ERR_PROTO_TOO_BIG);
+        free(big);
+        free(buf);
+    }
+}
+
+/* A sender may reserve the CALL's bytes and write them in place. */
+static void call_bytes_can_be_filled_in_place(void **state)
+{
+    DqProtoLimits lim = lim_for(4096);
+    DqMsg in, out;
+    size_t len;
+
+    (void)state;
+    make_msg(DQ_MSG_CALL, &lim, &in);
+    in.tail = NULL;
+    in.tail_len = 5000;
+    memset(wire, 0xee, sizeof(wire));
+    assert_int_equal(dq_proto_encode(&in, &lim, wire, sizeof(wire), &len),
+                     DQ_OK);
+    assert_int_equal(len, dq_proto_tail_offset(DQ_MSG_CALL) + 5000);
+    assert_int_equal(wire[dq_proto_tail_offset(DQ_MSG_CALL)], 0xee);
+    memset(wire + dq_proto_tail_offset(DQ_MSG_CALL), 0x42, 5000);
+    assert_int_equal(dq_proto_decode(wire, len, &lim, &out), DQ_OK);
+    assert_int_equal(out.tail_len, 5000);
+    assert_int_equal(out.tail[4999], 0x42);
+}
+
+static void call_is_little_endian_regardless_of_host(void **state)
+{
+    static const uint8_t golden[] = {
+        0x44, 0x51, 0x4d, 0x50, 0x01, 0x00,
+        0x12, 0x00,                                     /* CALL_REPLY */
+        0x00, 0x00, 0x00, 0x00,                         /* flags */
+        0x02, 0x00, 0x01, 0x00,                         /* 2 -> 1 */
+        0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* req_id 7 */
+        0x13, 0x00, 0x00, 0x00,                         /* 16 + 3 */
+        0x04, 0x03, 0x02, 0x01,                         /* op */
+        0xfe, 0xff, 0xff, 0xff,                         /* aux: -2 */
+        0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11, /* arg */
+        'a', 'b', 'c',                                  /* bytes */
+    };
+    DqProtoLimits lim = lim_for(4096);
+    DqMsg m, out;
+    size_t len = 0;
+
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL_REPLY;
+    m.src = 2;
+    m.dst = 1;
+    m.req_id = 7;
+    m.u.call.op = 0x01020304u;
+    m.u.call.aux = (uint32_t)-2;
+    m.u.call.arg = 0x1112131415161718ull;
+    m.tail = (const uint8_t *)"abc";
+    m.tail_len = 3;
+    assert_int_equal(dq_proto_encode(&m, &lim, wire, sizeof(wire), &len),
+                     DQ_OK);
+    assert_int_equal(len, sizeof(golden));
+    assert_memory_equal(wire, golden, sizeof(golden));
+    assert_int_equal(dq_proto_decode(golden, sizeof(golden), &lim, &out),
+                     DQ_OK);
+    assert_true(dq_proto_msg_equal(&m, &out));
+}
+
+static void msg_equal_notices_a_change_in_a_call(void **state)
+{
+    DqProtoLimits lim = lim_for(64);
+    uint8_t other[CALL_TAIL];
+    DqMsg a, b;
+
+    (void)state;
+    make_msg(DQ_MSG_CALL, &lim, &a);
+    b = a;
+    b.u.call.op ^= 1;
+    assert_false(dq_proto_msg_equal(&a, &b));
+    b = a;
+    b.u.call.aux ^= 0x80000000u;
+    assert_false(dq_proto_msg_equal(&a, &b));
+    b = a;
+    b.u.call.arg ^= 1ull << 63;
+    assert_false(dq_proto_msg_equal(&a, &b));
+    b = a;
+    b.tail_len--;
+    assert_false(dq_proto_msg_equal(&a, &b));
+    b = a;
+    memcpy(other, a.tail, sizeof(other));
+    other[0] ^= 1;
+    b.tail = other;
+    assert_false(dq_proto_msg_equal(&a, &b));
+    b = a;
+    b.type = DQ_MSG_CALL_REPLY;
+    assert_false(dq_proto_msg_equal(&a, &b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1172,6 +1400,14 @@ int main(void)
         cmocka_unit_test(encode_reports_a_buffer_too_small_at_every_size),
         cmocka_unit_test(limits_accept_only_sane_page_sizes_and_payloads),
         cmocka_unit_test(msg_equal_notices_a_change_in_any_carried_field),
+        cmocka_unit_test(call_carries_op_aux_arg_and_its_bytes_zero_copy),
+        cmocka_unit_test(call_with_no_bytes_has_a_null_tail),
+        cmocka_unit_test(call_body_cut_short_is_rejected),
+        cmocka_unit_test(
+            call_tail_up_to_the_payload_limit_and_not_one_byte_more),
+        cmocka_unit_test(call_bytes_can_be_filled_in_place),
+        cmocka_unit_test(call_is_little_endian_regardless_of_host),
+        cmocka_unit_test(msg_equal_notices_a_change_in_a_call),
     };
 
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
