@@ -19,7 +19,7 @@ typedef DqStatus (*DqOptionSetter)(DqOptions *opts, const char *value,
 
 typedef struct DqOptionDesc {
     const char *name;       /* long option without dashes */
-    const char *env;        /* environment variable */
+    const char *env;        /* environment variable, or NULL for none */
     const char *metavar;    /* NULL for a flag */
     DqOptionSetter set;
     const char *help;
@@ -122,6 +122,92 @@ static DqStatus set_placement(DqOptions *opts, const char *value,
     return DQ_OK;
 }
 
+static DqStatus set_worker(DqOptions *opts, const char *value,
+                           const char *what, char *err, size_t errlen)
+{
+    bool v = true;
+
+    if (value && !parse_bool(value, &v)) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s: '%s' is not one of 1/0, yes/no, on/off",
+                         what, value);
+    }
+    opts->worker = v;
+    return DQ_OK;
+}
+
+/*
+ * Endpoints are checked for shape here (ZeroMQ's tcp://HOST:PORT) so a
+ * typo fails at once, naming the option, instead of as a join timeout.
+ */
+static bool endpoint_ok(const char *value)
+{
+    const char *colon;
+    unsigned long port;
+
+    if (strncmp(value, "tcp://", 6) != 0 || value[6] == '\0' ||
+        strlen(value) >= DQ_ENDPOINT_MAX) {
+        return false;
+    }
+    colon = strrchr(value + 6, ':');
+    if (colon == NULL || colon == value + 6) {
+        return false;
+    }
+    return strcmp(colon + 1, "*") == 0 || parse_uint(colon + 1, 0, 65535, &port);
+}
+
+static DqStatus set_endpoint(const char **slot, const char *value,
+                             const char *what, char *err, size_t errlen)
+{
+    if (!endpoint_ok(value)) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s: '%s' is not an endpoint of the form "
+                         "tcp://HOST:PORT", what, value);
+    }
+    *slot = value;
+    return DQ_OK;
+}
+
+static DqStatus set_master(DqOptions *opts, const char *value,
+                           const char *what, char *err, size_t errlen)
+{
+    return set_endpoint(&opts->master, value, what, err, errlen);
+}
+
+static DqStatus set_listen(DqOptions *opts, const char *value,
+                           const char *what, char *err, size_t errlen)
+{
+    return set_endpoint(&opts->listen, value, what, err, errlen);
+}
+
+static DqStatus set_node_id(DqOptions *opts, const char *value,
+                            const char *what, char *err, size_t errlen)
+{
+    unsigned long v;
+
+    if (!parse_uint(value, 1, DQ_MAX_NODES - 1, &v)) {
+        return opt_error(err, errlen, DQ_ERR_RANGE,
+                         "%s: '%s' is not a worker node id in 1..%d",
+                         what, value, DQ_MAX_NODES - 1);
+    }
+    opts->node_id = (unsigned)v;
+    return DQ_OK;
+}
+
+static DqStatus set_cpus_per_node(DqOptions *opts, const char *value,
+                                  const char *what, char *err, size_t errlen)
+{
+    unsigned long v;
+
+    if (!parse_uint(value, 1, DQ_MAX_CPUS_PER_NODE, &v)) {
+        return opt_error(err, errlen, DQ_ERR_RANGE,
+                         "%s: '%s' is not a CPU count in 1..%d",
+                         what, value, DQ_MAX_CPUS_PER_NODE);
+    }
+    opts->cpus_per_node = (unsigned)v;
+    return DQ_OK;
+}
+
 static const DqOptionDesc dq_option_table[] = {
     { "nodes", "DQEMU_NODES", "N", set_nodes,
       "run the program on N nodes, master included (default 1)" },
@@ -129,6 +215,16 @@ static const DqOptionDesc dq_option_table[] = {
       "print per-node statistics to stderr at exit" },
     { "placement", "DQEMU_PLACEMENT", "POLICY", set_placement,
       "where new threads run: round-robin (default), master, fill, spread" },
+    { "cpus-per-node", "DQEMU_CPUS_PER_NODE", "N", set_cpus_per_node,
+      "CPUs the guest sees per node (default: this host's count)" },
+    { "listen", "DQEMU_LISTEN", "ENDPOINT", set_listen,
+      "master: bind here and wait for workers started by hand" },
+    { "worker", NULL, NULL, set_worker,
+      "run as a worker node (with --master and --node-id)" },
+    { "master", NULL, "ENDPOINT", set_master,
+      "worker: the master's endpoint, e.g. tcp://10.0.0.1:7000" },
+    { "node-id", NULL, "K", set_node_id,
+      "worker: this node's id, 1..nodes-1" },
 };
 
 #define DQ_OPTION_COUNT (sizeof(dq_option_table) / sizeof(dq_option_table[0]))
@@ -185,7 +281,7 @@ DqStatus dq_options_from_env(DqOptions *opts,
 
     for (i = 0; i < DQ_OPTION_COUNT; i++) {
         const DqOptionDesc *d = &dq_option_table[i];
-        const char *value = get_env(d->env);
+        const char *value = d->env ? get_env(d->env) : NULL;
         DqStatus st;
 
         if (value == NULL) {
@@ -201,11 +297,26 @@ DqStatus dq_options_from_env(DqOptions *opts,
 
 DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
 {
-    if (opts->nodes > 1) {
-        return opt_error(err, errlen, DQ_ERR_NOSYS,
-                         "--nodes %u: this build runs on one node only "
-                         "(multi-node execution is not implemented yet)",
-                         opts->nodes);
+    if (opts->worker) {
+        if (opts->master == NULL || opts->node_id == 0) {
+            return opt_error(err, errlen, DQ_ERR_USAGE,
+                             "--worker needs --master ENDPOINT and "
+                             "--node-id K");
+        }
+        if (opts->listen != NULL) {
+            return opt_error(err, errlen, DQ_ERR_USAGE,
+                             "--listen is for the master, not a --worker");
+        }
+        return DQ_OK;
+    }
+    if (opts->master != NULL || opts->node_id != 0) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s is only for a --worker",
+                         opts->master != NULL ? "--master" : "--node-id");
+    }
+    if (opts->listen != NULL && opts->nodes < 2) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--listen needs --nodes 2 or more");
     }
     return DQ_OK;
 }
@@ -220,6 +331,7 @@ void dq_options_usage(FILE *out)
 
         snprintf(left, sizeof(left), "--%s%s%s", d->name,
                  d->metavar ? " " : "", d->metavar ? d->metavar : "");
-        fprintf(out, "  %-20s %-16s %s\n", left, d->env, d->help);
+        fprintf(out, "  %-24s %-20s %s\n", left, d->env ? d->env : "-",
+                d->help);
     }
 }

@@ -194,18 +194,71 @@ static void bad_environment_value_names_the_variable(void **state)
     assert_non_null(strstr(err, "maybe"));
 }
 
-static void several_nodes_are_refused_until_supported(void **state)
+static void worker_options_go_together(void **state)
 {
     DqOptions o;
     char err[DQ_ERRBUF_SIZE] = "";
 
     (void)state;
     dq_options_init(&o);
+    o.nodes = 4;
     assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
-    o.nodes = 2;
-    assert_int_equal(dq_options_validate(&o, err, sizeof(err)),
-                     DQ_ERR_NOSYS);
-    assert_non_null(strstr(err, "--nodes 2"));
+
+    parse_ok(&o, "worker", "--master", 1);
+    assert_true(o.worker);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--worker needs --master"));
+    parse_ok(&o, "master", "tcp://127.0.0.1:7000", 2);
+    parse_ok(&o, "node-id=3", NULL, 1);
+    assert_int_equal(o.node_id, 3);
+    assert_string_equal(o.master, "tcp://127.0.0.1:7000");
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
+
+    /* The master's own options are not for a worker, and vice versa. */
+    o.listen = "tcp://127.0.0.1:7001";
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--listen"));
+    dq_options_init(&o);
+    parse_ok(&o, "node-id", "2", 2);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--node-id is only for a --worker"));
+    dq_options_init(&o);
+    parse_ok(&o, "listen", "tcp://0.0.0.0:7000", 2);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--listen needs --nodes"));
+}
+
+static void endpoints_and_ids_are_checked_naming_the_option(void **state)
+{
+    static const char *const bad_endpoints[] = {
+        "127.0.0.1:7000", "tcp://", "tcp://host", "tcp://:7000",
+        "tcp://host:70000", "tcp://host:x", "udp://host:1",
+    };
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE];
+    int consumed;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad_endpoints) / sizeof(bad_endpoints[0]); i++) {
+        dq_options_init(&o);
+        assert_int_equal(dq_options_parse(&o, "master", bad_endpoints[i],
+                                          &consumed, err, sizeof(err)),
+                         DQ_ERR_USAGE);
+        assert_non_null(strstr(err, "--master"));
+        assert_non_null(strstr(err, bad_endpoints[i]));
+        assert_null(o.master);
+    }
+    dq_options_init(&o);
+    parse_ok(&o, "listen", "tcp://*:*", 2);
+    assert_int_equal(dq_options_parse(&o, "node-id", "0", &consumed, err,
+                                      sizeof(err)), DQ_ERR_RANGE);
+    assert_non_null(strstr(err, "--node-id: '0'"));
+    assert_int_equal(dq_options_parse(&o, "cpus-per-node", "0", &consumed,
+                                      err, sizeof(err)), DQ_ERR_RANGE);
+    assert_non_null(strstr(err, "--cpus-per-node"));
+    parse_ok(&o, "cpus-per-node", "8", 2);
+    assert_int_equal(o.cpus_per_node, 8);
 }
 
 static void error_text_is_truncated_not_overflowed(void **state)
@@ -237,7 +290,8 @@ int main(void)
         cmocka_unit_test(unknown_options_are_left_to_qemu),
         cmocka_unit_test(environment_sets_options),
         cmocka_unit_test(bad_environment_value_names_the_variable),
-        cmocka_unit_test(several_nodes_are_refused_until_supported),
+        cmocka_unit_test(worker_options_go_together),
+        cmocka_unit_test(endpoints_and_ids_are_checked_naming_the_option),
         cmocka_unit_test(error_text_is_truncated_not_overflowed),
     };
 
