@@ -96,7 +96,17 @@ typedef struct DqOptions {
     unsigned nodes;         /* --nodes N: cluster size, master included */
     bool stats;             /* --stats: print statistics at exit */
     int placement;          /* --placement: a DqSchedPolicy (dq-sched.h) */
+    unsigned cpus_per_node; /* --cpus-per-node N; 0: the host's count */
+    const char *listen;     /* --listen: master endpoint for hand-started
+                             * workers; NULL: spawn local workers */
+    bool worker;            /* --worker: this process is a worker node */
+    const char *master;     /* --master: the master's endpoint (worker) */
+    unsigned node_id;       /* --node-id: this worker's id (worker) */
 } DqOptions;
+
+/* Longest endpoint accepted on the command line (tcp://HOST:PORT). */
+#define DQ_ENDPOINT_MAX 128
+#define DQ_MAX_CPUS_PER_NODE 1024
 
 /* Room for one option diagnostic, e.g. "--nodes: 'x' is not a number". */
 #define DQ_ERRBUF_SIZE 256
@@ -134,10 +144,14 @@ void dq_options_usage(FILE *out);
  * printed report (and later the trace header) cannot drift from counting.
  */
 #define DQ_STATS_LIST(X)                                                   \
+    X(threads_run,     "threads", "guest threads that ran on this node")   \
     X(threads_created, "threads", "guest threads created on this node")    \
-    X(syscalls,        "calls",   "guest system calls executed")           \
+    X(syscalls,        "calls",   "guest system calls made on this node")  \
     X(syscalls_local,  "calls",   "of those, in a class run locally")      \
     X(syscalls_global, "calls",   "of those, in a class the master runs")  \
+    X(syscalls_delegated, "calls", "of those, sent to the master to run")  \
+    X(syscalls_served, "calls",   "run here for threads of other nodes")   \
+    X(delegated_wait_ns, "ns",    "time threads waited for delegated calls") \
     X(wall_time_ns,    "ns",      "time from start to exit")
 
 typedef struct DqStats {
