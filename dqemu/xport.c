@@ -27,6 +27,7 @@
 #endif
 #include "xport.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/futex.h>
@@ -116,8 +117,10 @@ struct DqXport {
 
     /* Everything below is under lock. */
     pthread_mutex_t lock;
-    pthread_cond_t cond;        /* ready, failures, shutdown progress */
+    pthread_cond_t cond;        /* ready, failures, shutdown progress,
+                                 * requesters leaving */
     DqXportWait *pending;
+    unsigned requesters;        /* threads inside dq_xport_request() */
     DqXportWait *sendq_head, *sendq_tail;
     DqXportOut *outq_head, *outq_tail;
     bool stop;
@@ -209,7 +212,7 @@ static bool is_reply(DqMsgType t)
 {
     return t == DQ_MSG_GRANT_DATA || t == DQ_MSG_GRANT ||
            t == DQ_MSG_INVAL_ACK || t == DQ_MSG_RECALL_DATA ||
-           t == DQ_MSG_NACK;
+           t == DQ_MSG_NACK || t == DQ_MSG_CALL_REPLY;
 }
 
 static bool endpoint_ok(const char *ep, size_t len)
@@ -452,7 +455,11 @@ static void fail_peer(DqXport *x, unsigned node, const char *why)
     }
 }
 
-/* Context: I/O thread; takes x->lock. */
+/*
+ * The cluster will not form: record why, and fail what was asked of it
+ * meanwhile (a request made before ready may wait forever otherwise).
+ * Context: I/O thread; takes x->lock.
+ */
 static void start_error(DqXport *x, DqStatus st, const char *f, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -466,6 +473,7 @@ static void start_error(DqXport *x, DqStatus st, const char *f, ...)
         va_start(ap, f);
         vsnprintf(x->start_err, sizeof(x->start_err), f, ap);
         va_end(ap);
+        fail_waiters_locked(x, -1, st);
         pthread_cond_broadcast(&x->cond);
     }
     pthread_mutex_unlock(&x->lock);
@@ -890,8 +898,13 @@ static void handle_rx(DqXport *x, const uint8_t *rid, size_t rid_len,
         }
         return;
     case DQ_MSG_SHUTDOWN_ACK:
+        /*
+         * "Nothing more will come from me": a request to it would wait
+         * for ever (its silence is not a failure any more, timers()).
+         */
         pthread_mutex_lock(&x->lock);
         p->shutdown_acked = true;
+        fail_waiters_locked(x, (int)n, DQ_ERR_XPORT_SHUTDOWN);
         pthread_cond_broadcast(&x->cond);
         pthread_mutex_unlock(&x->lock);
         return;
@@ -1202,6 +1215,7 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
             cfg->page_size, cfg->max_payload);
         goto fail;
     }
+    x->cfg.max_payload = x->lim.max_payload;      /* 0 meant a default */
     x->scratch_len = dq_proto_max_msg_size(&x->lim);
     x->scratch = malloc(x->scratch_len);
     x->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1365,6 +1379,11 @@ size_t dq_xport_max_msg_size(const DqXport *x)
     return x->scratch_len;
 }
 
+const DqXportConfig *dq_xport_config(const DqXport *x)
+{
+    return &x->cfg;
+}
+
 void dq_xport_traffic(DqXport *x, DqXportTraffic *out)
 {
     out->msgs_sent = __atomic_load_n(&x->traffic.msgs_sent,
@@ -1396,6 +1415,7 @@ DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
     DqXportWait w;
     struct timespec dl, now, rel;
     uint8_t wire[XPORT_DIRECT_MAX];
+    bool forever = timeout_ms == DQ_XPORT_WAIT_FOREVER;
     DqStatus st;
     size_t len = 0;
     bool direct;
@@ -1417,16 +1437,23 @@ DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
     w.reply = reply;
     w.buf = buf;
     w.buflen = buflen;
-    deadline_ts(&dl, timeout_ms != 0 ? timeout_ms :
-                x->cfg.failure_timeout_ms);
-    /* Small requests (all of the DSM's) may go out from this thread. */
+    if (!forever) {
+        deadline_ts(&dl, timeout_ms != 0 ? timeout_ms :
+                    x->cfg.failure_timeout_ms);
+    }
+    /*
+     * Small requests (all of the DSM's) may go out from this thread;
+     * larger ones (NOSPACE here) are encoded by the I/O thread.
+     */
     st = dq_proto_encode(req, &x->lim, wire, sizeof(wire), &len);
     if (st != DQ_OK && st != DQ_ERR_NOSPACE) {
         return st;
     }
 
     pthread_mutex_lock(&x->lock);
-    if (x->stop || x->got_shutdown) {
+    /* No answer can come once either side is leaving. */
+    if (x->stop || x->got_shutdown || x->shutdown_req ||
+        x->peers[w.dst].shutdown_acked) {
         pthread_mutex_unlock(&x->lock);
         return DQ_ERR_XPORT_SHUTDOWN;
     }
@@ -1439,6 +1466,7 @@ DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
         x->pending->prev = &w;
     }
     x->pending = &w;
+    x->requesters++;
     /* Nothing queued may be overtaken: order per thread must hold. */
     direct = st == DQ_OK && x->ready && x->sendq_head == NULL &&
              x->outq_head == NULL;
@@ -1462,7 +1490,18 @@ DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
         wake_io(x);
     }
 
+    /*
+     * Every way a request ends completes @w under x->lock: the reply
+     * (deliver_reply), the peer's failure (fail_peer) or departure
+     * (SHUTDOWN_ACK), SHUTDOWN, dq_xport_shutdown(), dq_xport_free(), a
+     * failed start-up.  So waiting forever needs no clock.
+     */
     while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) {
+        if (forever) {
+            syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL,
+                    0);
+            continue;
+        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         rel.tv_sec = dl.tv_sec - now.tv_sec;
         rel.tv_nsec = dl.tv_nsec - now.tv_nsec;
@@ -1483,6 +1522,11 @@ DqStatus dq_xport_request(DqXport *x, DqMsg *req, DqMsg *reply,
     } else {
         unlink_wait_locked(x, &w);
         st = DQ_ERR_XPORT_TIMEOUT;
+    }
+    /* dq_xport_free() waits for the last of us before it frees @x. */
+    assert(x->requesters > 0);
+    if (--x->requesters == 0 && x->stop) {
+        pthread_cond_broadcast(&x->cond);
     }
     pthread_mutex_unlock(&x->lock);
     return st;
@@ -1642,10 +1686,15 @@ void dq_xport_free(DqXport *x)
     if (x == NULL) {
         return;
     }
+    assert(io_thread_of != x);
     pthread_mutex_lock(&x->lock);
     x->stop = true;
     fail_waiters_locked(x, -1, DQ_ERR_XPORT_SHUTDOWN);
     pthread_cond_broadcast(&x->cond);
+    /* They were woken; each still takes x->lock once on its way out. */
+    while (x->requesters > 0) {
+        pthread_cond_wait(&x->cond, &x->lock);
+    }
     pthread_mutex_unlock(&x->lock);
     if (x->io_started) {
         wake_io(x);

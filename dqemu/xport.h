@@ -5,13 +5,17 @@
  * endpoint, workers bind an ephemeral loopback port, join through the
  * master and learn every other node's endpoint from the JOIN_ACCEPT, so
  * any node can send to any other (homes are spread over nodes).  One I/O
- * thread per node owns all ZeroMQ state; application threads hand it work
- * through a queue and an eventfd and sleep on a futex until their reply
- * arrives.  The I/O thread is also the service thread: unsolicited
- * messages are handed to on_message() right where they are received.
+ * thread per node receives everything, sends heartbeats and detects
+ * failures; once the cluster is ready an application thread sends its own
+ * requests straight to the socket (under a lock) and sleeps on a futex
+ * until the I/O thread hands it its reply.  Unsolicited messages are
+ * given to on_message() on the I/O thread, right where they are received
+ * (docs/dsm.md: every thread hand-off costs a wake-up).
  */
 #ifndef DQEMU_XPORT_H
 #define DQEMU_XPORT_H
+
+#include <limits.h>
 
 #include "dqemu.h"
 #include "proto.h"
@@ -21,6 +25,12 @@
 #define DQ_XPORT_JOIN_TIMEOUT_MS     10000
 /* Longest endpoint string ("tcp://127.0.0.1:65535" and friends). */
 #define DQ_XPORT_ENDPOINT_MAX        128
+/*
+ * dq_xport_request()'s timeout for an answer that may take as long as it
+ * takes (a delegated read() on an empty pipe): no clock, only the reply,
+ * the peer's failure or departure, or this node's shutdown end the wait.
+ */
+#define DQ_XPORT_WAIT_FOREVER        UINT_MAX
 
 typedef struct DqXport DqXport;
 
@@ -30,8 +40,9 @@ typedef struct DqXport DqXport;
  *
  * on_message: an unsolicited message (not the reply to a pending
  *   dq_xport_request() of this node): a request for which this node is
- *   home, an invalidation, a recall, forwarded pages, a late reply.
- *   @msg and its tail are valid only during the call.
+ *   home, an invalidation, a recall, forwarded pages, a CALL, a late
+ *   reply (a CALL_REPLY or GRANT whose requester gave up).  @msg and its
+ *   tail are valid only during the call.
  * on_peer_failed: @node stopped answering (no traffic for the failure
  *   timeout) or its connection went away; called once per node, @why
  *   says which ("no traffic for 2003 ms", "connection lost").
@@ -105,12 +116,23 @@ uint64_t dq_xport_next_req_id(DqXport *x);
  * req_id comes back from that node; decode it into *@reply, whose tail
  * points into @buf (@buflen >= dq_xport_max_msg_size(), or at least the
  * largest reply expected).  @req->src and @req->req_id are filled in here.
- * @timeout_ms 0 means the failure timeout.
+ * Replies are GRANT_DATA, GRANT, INVAL_ACK, RECALL_DATA, NACK and
+ * CALL_REPLY; a request may carry any tail its type allows, up to the
+ * configured max_payload (a 200 KB CALL, if max_payload allows it).
+ *
+ * @timeout_ms 0 means the failure timeout; DQ_XPORT_WAIT_FOREVER means no
+ * clock at all: the wait ends with the reply, with
+ * DQ_ERR_XPORT_PEER_FAILED once the peer is declared failed (within the
+ * failure timeout of its death), or with DQ_ERR_XPORT_SHUTDOWN once the
+ * peer has left at shutdown (its SHUTDOWN_ACK), this node got or sent
+ * SHUTDOWN, or dq_xport_free() began (or with the start-up's error when
+ * the cluster never formed).  A peer that is alive and silent
+ * about this request keeps it waiting: heartbeats flow meanwhile.
+ *
  * Errors: DQ_ERR_XPORT_PEER_FAILED (the peer failed before or while we
  * waited), DQ_ERR_XPORT_TIMEOUT, DQ_ERR_XPORT_SHUTDOWN, DQ_ERR_NOSPACE
  * (reply larger than @buflen), encoder errors for a bad @req,
  * DQ_ERR_USAGE when called on the I/O thread.
- * Never hangs: every wait is bounded by @timeout_ms.
  * Context: application thread; takes and releases x->lock; sleeps on a
  * futex; allocates nothing.
  */
@@ -164,10 +186,20 @@ bool dq_xport_peer_failed(DqXport *x, unsigned node);
 size_t dq_xport_max_msg_size(const DqXport *x);
 
 /*
+ * The configuration @x runs with, defaults filled in (node_id,
+ * node_count, page_size, timeouts...).  Valid until dq_xport_free().
+ * Context: any thread.
+ */
+const DqXportConfig *dq_xport_config(const DqXport *x);
+
+/*
  * Stop the I/O thread, close the socket (queued messages get up to the
- * linger time to leave) and free everything.  Pending requests fail with
- * DQ_ERR_XPORT_SHUTDOWN first.  NULL is a no-op.
- * Context: application thread, no other call on @x in progress or later.
+ * linger time to leave) and free everything.  Requests in progress in
+ * other threads (DQ_XPORT_WAIT_FOREVER ones included) fail with
+ * DQ_ERR_XPORT_SHUTDOWN first, and this waits until their threads have
+ * left dq_xport_request().  NULL is a no-op.
+ * Context: application thread, not the I/O thread; no call on @x may
+ * start once this has begun.
  */
 void dq_xport_free(DqXport *x);
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,15 @@
 
 #define PAGE        4096u
 #define MAX_TNODES  8
+
+/* CALL ops the test nodes understand (the application's numbers). */
+#define OP_ECHO     1       /* answer at once with the same bytes */
+#define OP_HOLD     2       /* remember the caller; the test answers */
+#define OP_NOTE     3       /* unsolicited: just count it */
+
+/* The big CALLs: 200 KB each way under a 256 KiB payload limit. */
+#define BIG_TAIL    (200u * 1000u)
+#define BIG_PAYLOAD (256u * 1024u)
 
 /* How a test node's service side answers a READ_REQ. */
 typedef enum TMode {
@@ -40,6 +50,14 @@ typedef struct TNode {
     uint32_t shutdown_code;
     bool got_shutdown;
     DqStatus nested_request;        /* request tried inside a callback */
+    /* CALLs seen, under lock. */
+    unsigned calls;
+    unsigned call_replies;          /* unsolicited (late) CALL_REPLYs */
+    unsigned held;                  /* OP_HOLD calls */
+    uint16_t held_src;              /* ... the last one's caller */
+    uint64_t held_req_id;
+    size_t note_len;                /* the last OP_NOTE: its length */
+    uint32_t note_sum;              /* ... and checksum */
 } TNode;
 
 static TNode tnodes[MAX_TNODES];
@@ -47,6 +65,59 @@ static TNode tnodes[MAX_TNODES];
 static uint8_t pattern(uint64_t addr, unsigned node, size_t i)
 {
     return (uint8_t)((addr >> 12) * 31 + node * 7 + i);
+}
+
+static uint32_t checksum(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
+static void fill_bytes(uint8_t *p, size_t n, unsigned seed)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        p[i] = (uint8_t)(i * 131 + seed + (i >> 9));
+    }
+}
+
+/* A CALL reached on_message.  Context: I/O thread. */
+static void t_on_call(TNode *t, DqXport *x, const DqMsg *msg)
+{
+    DqMsg r;
+
+    pthread_mutex_lock(&t->lock);
+    t->calls++;
+    if (msg->u.call.op == OP_HOLD) {
+        t->held++;
+        t->held_src = msg->src;
+        t->held_req_id = msg->req_id;
+    } else if (msg->u.call.op == OP_NOTE) {
+        t->note_len = msg->tail_len;
+        t->note_sum = checksum(msg->tail, msg->tail_len);
+    }
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    if (msg->u.call.op != OP_ECHO) {
+        return;
+    }
+    /* Straight from the I/O thread, big tail and all. */
+    memset(&r, 0, sizeof(r));
+    r.type = DQ_MSG_CALL_REPLY;
+    r.dst = msg->src;
+    r.req_id = msg->req_id;
+    r.u.call.op = msg->u.call.op + 1000;
+    r.u.call.aux = (uint32_t)msg->tail_len;
+    r.u.call.arg = msg->u.call.arg + 1;
+    r.tail = msg->tail;
+    r.tail_len = msg->tail_len;
+    assert_int_equal(dq_xport_send(x, &r), DQ_OK);
 }
 
 static void t_on_message(void *opaque, const DqMsg *msg)
@@ -61,8 +132,16 @@ static void t_on_message(void *opaque, const DqMsg *msg)
     if (msg->type == DQ_MSG_INVAL_ACK) {
         t->inval_acks++;
     }
+    if (msg->type == DQ_MSG_CALL_REPLY) {
+        t->call_replies++;
+    }
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
+
+    if (msg->type == DQ_MSG_CALL) {
+        t_on_call(t, x, msg);
+        return;
+    }
 
     if (msg->type == DQ_MSG_INVAL) {
         memset(&r, 0, sizeof(r));
@@ -181,6 +260,7 @@ static void start_cluster(unsigned n, DqXportConfig *tmpl)
     if (tmpl != NULL) {
         c.heartbeat_ms = tmpl->heartbeat_ms;
         c.failure_timeout_ms = tmpl->failure_timeout_ms;
+        c.max_payload = tmpl->max_payload;
     }
     start_node(&c);
     snprintf(master, sizeof(master), "%s", dq_xport_endpoint(tnodes[0].x));
@@ -189,6 +269,7 @@ static void start_cluster(unsigned n, DqXportConfig *tmpl)
         if (tmpl != NULL) {
             c.heartbeat_ms = tmpl->heartbeat_ms;
             c.failure_timeout_ms = tmpl->failure_timeout_ms;
+            c.max_payload = tmpl->max_payload;
         }
         start_node(&c);
     }
@@ -687,7 +768,15 @@ static void shutdown_reaches_every_worker_with_the_exit_code(void **state)
         assert_int_equal(dq_xport_wait_shutdown(tnodes[i].x, 2000, &code,
                                                 err, sizeof(err)), DQ_OK);
         assert_int_equal(code, 42);
+        /* on_shutdown runs just after the waiters are released. */
+        pthread_mutex_lock(&tnodes[i].lock);
+        for (unsigned k = 0; k < 200 && !tnodes[i].got_shutdown; k++) {
+            pthread_mutex_unlock(&tnodes[i].lock);
+            usleep(5000);
+            pthread_mutex_lock(&tnodes[i].lock);
+        }
         assert_true(tnodes[i].got_shutdown);
+        pthread_mutex_unlock(&tnodes[i].lock);
         /* After SHUTDOWN, requests fail instead of waiting. */
         assert_int_equal(read_page(i, 0, 0x1000, 0), DQ_ERR_XPORT_SHUTDOWN);
     }
@@ -737,6 +826,317 @@ static void bad_configuration_is_rejected(void **state)
     dq_xport_free(NULL);
 }
 
+/* ---- CALL, CALL_REPLY and requests without a clock -------------------- */
+
+/* One CALL request in its own thread, so the test can watch it wait. */
+typedef struct Caller {
+    unsigned from, dst;
+    uint32_t op;
+    unsigned timeout_ms;
+    DqStatus st;
+    DqMsg reply;
+    uint8_t buf[DQ_PROTO_HDR_SIZE + DQ_BODY_CALL + 64];
+    uint64_t ms;                /* how long the request took */
+    bool done;                  /* atomic */
+} Caller;
+
+static void *caller_main(void *opaque)
+{
+    Caller *c = opaque;
+    uint64_t t0 = mono_ms();
+    DqMsg q;
+
+    memset(&q, 0, sizeof(q));
+    q.type = DQ_MSG_CALL;
+    q.dst = (uint16_t)c->dst;
+    q.u.call.op = c->op;
+    q.u.call.arg = 0x5eed;
+    c->st = dq_xport_request(tnodes[c->from].x, &q, &c->reply, c->buf,
+                             sizeof(c->buf), c->timeout_ms);
+    c->ms = mono_ms() - t0;
+    __atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Wait (bounded) until node @n has been asked @count OP_HOLD calls. */
+static void wait_held(unsigned n, unsigned count)
+{
+    uint64_t t0 = mono_ms();
+
+    pthread_mutex_lock(&tnodes[n].lock);
+    while (tnodes[n].held < count && mono_ms() - t0 < 5000) {
+        pthread_mutex_unlock(&tnodes[n].lock);
+        usleep(2000);
+        pthread_mutex_lock(&tnodes[n].lock);
+    }
+    assert_int_equal(tnodes[n].held, count);
+    pthread_mutex_unlock(&tnodes[n].lock);
+}
+
+/* Node @n answers the OP_HOLD call it holds, from the test's thread. */
+static void answer_held(unsigned n, const char *text)
+{
+    DqMsg r;
+
+    memset(&r, 0, sizeof(r));
+    r.type = DQ_MSG_CALL_REPLY;
+    pthread_mutex_lock(&tnodes[n].lock);
+    r.dst = tnodes[n].held_src;
+    r.req_id = tnodes[n].held_req_id;
+    pthread_mutex_unlock(&tnodes[n].lock);
+    r.u.call.op = OP_HOLD;
+    r.u.call.aux = 77;
+    r.tail = (const uint8_t *)text;
+    r.tail_len = strlen(text);
+    assert_int_equal(dq_xport_send(tnodes[n].x, &r), DQ_OK);
+}
+
+/*
+ * A delegated read() on an empty pipe may block for minutes: the caller
+ * waits through 3 s (five failure timeouts) of silence about its request,
+ * heartbeats keep both sides alive, and the late answer still lands.
+ */
+static void forever_request_outlives_3s_of_silence_with_heartbeats(void **s)
+{
+    DqXportConfig tm = { .heartbeat_ms = 100, .failure_timeout_ms = 600 };
+    Caller c = { .from = 0, .dst = 1, .op = OP_HOLD,
+                 .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    pthread_t th;
+
+    (void)s;
+    start_cluster(2, &tm);
+    assert_int_equal(pthread_create(&th, NULL, caller_main, &c), 0);
+    wait_held(1, 1);
+    usleep(3000 * 1000);
+    assert_false(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    assert_int_equal(tnodes[0].failed_mask, 0);
+    assert_int_equal(tnodes[1].failed_mask, 0);
+    answer_held(1, "late but here");
+    pthread_join(th, NULL);
+    assert_int_equal(c.st, DQ_OK);
+    assert_true(c.ms >= 3000);
+    assert_int_equal(c.reply.type, DQ_MSG_CALL_REPLY);
+    assert_int_equal(c.reply.src, 1);
+    assert_int_equal(c.reply.u.call.aux, 77);
+    assert_int_equal(c.reply.tail_len, strlen("late but here"));
+    assert_memory_equal(c.reply.tail, "late but here", c.reply.tail_len);
+    assert_int_equal(tnodes[0].call_replies, 0);
+    stop_cluster(2);
+}
+
+static void forever_request_to_a_dying_peer_fails_within_the_timeout(void **s)
+{
+    DqXportConfig tm = { .heartbeat_ms = 100, .failure_timeout_ms = 600 };
+    Caller c = { .from = 1, .dst = 2, .op = OP_HOLD,
+                 .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    pthread_t th;
+    uint64_t t0;
+
+    (void)s;
+    start_cluster(3, &tm);
+    assert_int_equal(pthread_create(&th, NULL, caller_main, &c), 0);
+    wait_held(2, 1);
+    t0 = mono_ms();
+    dq_xport_free(tnodes[2].x);
+    tnodes[2].x = NULL;
+    pthread_join(th, NULL);
+    assert_int_equal(c.st, DQ_ERR_XPORT_PEER_FAILED);
+    assert_true(mono_ms() - t0 <= tm.failure_timeout_ms + 500);
+    stop_cluster(2);
+}
+
+/* dq_xport_free() releases a waiter and does not free under its feet. */
+static void free_completes_a_forever_request_before_it_returns(void **s)
+{
+    Caller c = { .from = 0, .dst = 1, .op = OP_HOLD,
+                 .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    pthread_t th;
+
+    (void)s;
+    start_cluster(2, NULL);
+    assert_int_equal(pthread_create(&th, NULL, caller_main, &c), 0);
+    wait_held(1, 1);
+    dq_xport_free(tnodes[0].x);
+    tnodes[0].x = NULL;
+    /* Free returned only after the waiter left with its status. */
+    assert_true(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    pthread_join(th, NULL);
+    assert_int_equal(c.st, DQ_ERR_XPORT_SHUTDOWN);
+    dq_xport_free(tnodes[1].x);
+    tnodes[1].x = NULL;
+}
+
+/*
+ * Shutdown ends forever requests both ways: a worker's to the master
+ * (the worker gets SHUTDOWN) and the master's to a worker (the worker's
+ * SHUTDOWN_ACK says nothing more will come); later ones fail at once.
+ */
+static void shutdown_completes_forever_requests_both_ways(void **s)
+{
+    Caller up = { .from = 1, .dst = 0, .op = OP_HOLD,
+                  .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    Caller down = { .from = 0, .dst = 2, .op = OP_HOLD,
+                    .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    Caller late = { .from = 0, .dst = 1, .op = OP_HOLD,
+                    .timeout_ms = DQ_XPORT_WAIT_FOREVER };
+    pthread_t t1, t2;
+
+    (void)s;
+    start_cluster(3, NULL);
+    assert_int_equal(pthread_create(&t1, NULL, caller_main, &up), 0);
+    assert_int_equal(pthread_create(&t2, NULL, caller_main, &down), 0);
+    wait_held(0, 1);
+    wait_held(2, 1);
+    assert_int_equal(dq_xport_shutdown(tnodes[0].x, 9), DQ_OK);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(up.st, DQ_ERR_XPORT_SHUTDOWN);
+    assert_int_equal(down.st, DQ_ERR_XPORT_SHUTDOWN);
+    caller_main(&late);
+    assert_int_equal(late.st, DQ_ERR_XPORT_SHUTDOWN);
+    assert_true(late.ms < 100);
+    stop_cluster(3);
+}
+
+/* A CALL_REPLY whose caller gave up is an unsolicited message. */
+static void late_call_reply_reaches_on_message(void **s)
+{
+    Caller c = { .from = 0, .dst = 1, .op = OP_HOLD, .timeout_ms = 200 };
+    uint64_t t0;
+
+    (void)s;
+    start_cluster(2, NULL);
+    caller_main(&c);
+    assert_int_equal(c.st, DQ_ERR_XPORT_TIMEOUT);
+    answer_held(1, "");
+    t0 = mono_ms();
+    pthread_mutex_lock(&tnodes[0].lock);
+    while (tnodes[0].call_replies == 0 && mono_ms() - t0 < 3000) {
+        pthread_mutex_unlock(&tnodes[0].lock);
+        usleep(2000);
+        pthread_mutex_lock(&tnodes[0].lock);
+    }
+    assert_int_equal(tnodes[0].call_replies, 1);
+    pthread_mutex_unlock(&tnodes[0].lock);
+    stop_cluster(2);
+}
+
+/* Wait (bounded) for node @n's last OP_NOTE to be @len bytes long. */
+static void wait_note(unsigned n, size_t len, uint32_t sum)
+{
+    uint64_t t0 = mono_ms();
+
+    pthread_mutex_lock(&tnodes[n].lock);
+    while ((tnodes[n].note_len != len || tnodes[n].note_sum != sum) &&
+           mono_ms() - t0 < 5000) {
+        pthread_mutex_unlock(&tnodes[n].lock);
+        usleep(2000);
+        pthread_mutex_lock(&tnodes[n].lock);
+    }
+    assert_int_equal(tnodes[n].note_len, len);
+    assert_int_equal(tnodes[n].note_sum, sum);
+    pthread_mutex_unlock(&tnodes[n].lock);
+}
+
+/*
+ * 200 KB CALLs through every path: a request that is too big to leave
+ * from the caller's stack (the I/O thread encodes it), its echo sent from
+ * the I/O thread, unsolicited CALLs queued from an application thread,
+ * the empty CALL; one byte over max_payload is refused up front.
+ */
+static void calls_of_200_kb_go_through_request_and_send(void **s)
+{
+    DqXportConfig tm = { .heartbeat_ms = 100, .failure_timeout_ms = 600,
+                         .max_payload = BIG_PAYLOAD };
+    size_t buflen, max;
+    uint8_t *big, *buf;
+    DqMsg q, r;
+    unsigned i;
+
+    (void)s;
+    start_cluster(2, &tm);
+    buflen = dq_xport_max_msg_size(tnodes[0].x);
+    assert_int_equal(buflen, DQ_PROTO_HDR_SIZE + BIG_PAYLOAD);
+    max = BIG_PAYLOAD - DQ_BODY_CALL;
+    big = malloc(max + 1);
+    buf = malloc(buflen);
+    assert_non_null(big);
+    assert_non_null(buf);
+
+    for (i = 0; i < 3; i++) {
+        fill_bytes(big, BIG_TAIL, i);
+        memset(&q, 0, sizeof(q));
+        q.type = DQ_MSG_CALL;
+        q.dst = 1;
+        q.u.call.op = OP_ECHO;
+        q.u.call.arg = 100 + i;
+        q.tail = big;
+        q.tail_len = BIG_TAIL;
+        assert_int_equal(dq_xport_request(tnodes[0].x, &q, &r, buf, buflen,
+                                          DQ_XPORT_WAIT_FOREVER), DQ_OK);
+        assert_int_equal(r.type, DQ_MSG_CALL_REPLY);
+        assert_int_equal(r.req_id, q.req_id);
+        assert_int_equal(r.u.call.op, OP_ECHO + 1000);
+        assert_int_equal(r.u.call.aux, BIG_TAIL);
+        assert_true(r.u.call.arg == 101 + i);
+        assert_int_equal(r.tail_len, BIG_TAIL);
+        assert_memory_equal(r.tail, big, BIG_TAIL);
+    }
+
+    /* Unsolicited, from this (application) thread, then the empty one. */
+    fill_bytes(big, max, 9);
+    memset(&q, 0, sizeof(q));
+    q.type = DQ_MSG_CALL;
+    q.dst = 0;
+    q.u.call.op = OP_NOTE;
+    q.tail = big;
+    q.tail_len = max;
+    assert_int_equal(dq_xport_send(tnodes[1].x, &q), DQ_OK);
+    wait_note(0, max, checksum(big, max));
+    q.tail = NULL;
+    q.tail_len = 0;
+    assert_int_equal(dq_xport_send(tnodes[1].x, &q), DQ_OK);
+    wait_note(0, 0, checksum(NULL, 0));
+
+    /* One byte over the limit never leaves. */
+    q.tail = big;
+    q.tail_len = max + 1;
+    assert_int_equal(dq_xport_send(tnodes[1].x, &q), DQ_ERR_PROTO_TOO_BIG);
+    q.dst = 1;
+    q.u.call.op = OP_ECHO;
+    assert_int_equal(dq_xport_request(tnodes[0].x, &q, &r, buf, buflen,
+                                      DQ_XPORT_WAIT_FOREVER),
+                     DQ_ERR_PROTO_TOO_BIG);
+    /* A reply larger than the caller's buffer is refused, not copied. */
+    q.tail_len = 1000;
+    assert_int_equal(dq_xport_request(tnodes[0].x, &q, &r, buf, 500,
+                                      DQ_XPORT_WAIT_FOREVER), DQ_ERR_NOSPACE);
+    pthread_mutex_lock(&tnodes[1].lock);
+    assert_int_equal(tnodes[1].calls, 4);
+    pthread_mutex_unlock(&tnodes[1].lock);
+    free(big);
+    free(buf);
+    stop_cluster(2);
+}
+
+static void config_reports_the_effective_settings(void **s)
+{
+    const DqXportConfig *c;
+
+    (void)s;
+    start_cluster(2, NULL);
+    c = dq_xport_config(tnodes[1].x);
+    assert_int_equal(c->node_id, 1);
+    assert_int_equal(c->node_count, 2);
+    assert_int_equal(c->page_size, PAGE);
+    assert_int_equal(c->heartbeat_ms, 100);
+    assert_int_equal(c->failure_timeout_ms, 600);
+    /* 0 asked for the default limit; the answer is the limit itself. */
+    assert_int_equal(DQ_PROTO_HDR_SIZE + c->max_payload,
+                     dq_xport_max_msg_size(tnodes[1].x));
+    stop_cluster(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +1160,15 @@ int main(void)
         cmocka_unit_test(shutdown_reaches_every_worker_with_the_exit_code),
         cmocka_unit_test(worker_told_when_master_dies),
         cmocka_unit_test(bad_configuration_is_rejected),
+        cmocka_unit_test(
+            forever_request_outlives_3s_of_silence_with_heartbeats),
+        cmocka_unit_test(
+            forever_request_to_a_dying_peer_fails_within_the_timeout),
+        cmocka_unit_test(free_completes_a_forever_request_before_it_returns),
+        cmocka_unit_test(shutdown_completes_forever_requests_both_ways),
+        cmocka_unit_test(late_call_reply_reaches_on_message),
+        cmocka_unit_test(calls_of_200_kb_go_through_request_and_send),
+        cmocka_unit_test(config_reports_the_effective_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
