@@ -28,8 +28,8 @@ PYTHON := /usr/bin/python3
 PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
-.PHONY: all deps qemu test test-unit test-cli test-guest test-qemu test-qemu-tcg demo bench \
-        bench-single clean distclean help
+.PHONY: all deps qemu test test-unit test-cli test-guest test-dist test-qemu test-qemu-tcg \
+        demo bench bench-single clean distclean help
 
 all: qemu
 
@@ -76,6 +76,13 @@ test-guest: qemu guest
 	@mkdir -p $(RESULTS)
 	DQEMU_GUEST_NO_BUILD=1 \
 	$(PYTEST) -n 2 --junitxml=$(RESULTS)/guest.xml $(TOP)/tests/guest
+
+# Every guest program on 1..4 nodes, and the failure cases (tests/dist).
+# DQEMU_DIST_MAX_NODES=1 runs only the single-node cases.
+test-dist: qemu guest
+	@mkdir -p $(RESULTS)
+	DQEMU_GUEST_NO_BUILD=1 \
+	$(PYTEST) -n 2 --junitxml=$(RESULTS)/dist.xml $(TOP)/tests/dist
 
 test-cli: qemu guest
 	@mkdir -p $(RESULTS)
