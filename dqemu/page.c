@@ -15,24 +15,29 @@
  *                            most one pwrite or memcpy and two mprotects,
  *                            never while waiting for anything else)
  *
- *   No thread holds two TRANSIT bits, or waits for PENDING while it holds
- *   TRANSIT.  Taking TRANSIT never touches guest memory except the
+ *   No thread waits for PENDING while it holds TRANSIT.  Only the range
+ *   changes (page_change_range) hold several TRANSIT bits, taken in
+ *   address order, a batch at a time, so no two threads wait for each
+ *   other's.  Taking TRANSIT never touches guest memory except the
  *   memcpy of a readable page that TRANSIT itself keeps readable, so no
  *   thread can fault while holding it, and a wait for TRANSIT lasts at
- *   most a few system calls.  The engine's service thread takes TRANSIT
- *   (install, downgrade, set_state, copy_out) and never PENDING, so it
- *   never waits for a faulting thread (DESIGN.md §4: it also never takes
- *   mmap_lock or clone_lock).  An asynchronous signal handler that
- *   interrupts a TRANSIT holder must not touch DSM memory: its fault
- *   would wait for the TRANSIT its own thread holds.
+ *   most a few system calls (a batch's mprotects).  The transport's I/O
+ *   thread takes TRANSIT (install, downgrade, set_state, copy_out) and
+ *   never PENDING, so it never waits for a faulting thread (DESIGN.md §4:
+ *   it also never takes mmap_lock or clone_lock).  dq_dsm_drop_range()
+ *   takes PENDING like a fault would, then TRANSIT, so it waits for a
+ *   fault in progress.  An asynchronous signal handler that interrupts a
+ *   TRANSIT holder must not touch DSM memory: its fault would wait for
+ *   the TRANSIT its own thread holds.
  *
  *   set-up / tear-down, while nothing else uses the region
  *     dq_page_region_init(), dq_page_region_destroy()
- *   service thread (or any thread; async-signal-safe)
- *     dq_page_install(), dq_page_set_state(), dq_page_downgrade(),
- *     dq_page_copy_out()
+ *   I/O thread or faulting thread (or any thread; async-signal-safe)
+ *     dq_page_install(), dq_page_set_state(), dq_page_set_state_ex(),
+ *     dq_page_downgrade(), dq_page_copy_out()
  *   any thread (the embedding program's mprotect clamp)
- *     dq_page_set_max_prot(), dq_page_set_max_prot_range()
+ *     dq_page_set_max_prot(), dq_page_set_max_prot_range(),
+ *     dq_page_set_state_range()
  *   any thread, signal handlers included, no lock
  *     dq_page_index(), dq_page_state(), dq_page_prot(), dq_page_peek(),
  *     dq_page_claim(), dq_page_unclaim(), dq_page_wait()
@@ -54,6 +59,11 @@
 #include "page.h"
 
 #define PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
+/*
+ * Pages a range change holds at once: enough that one mprotect covers a
+ * run of them, few enough that a fault on one of them waits briefly.
+ */
+#define RANGE_BATCH 256
 
 /* ---- the page byte ------------------------------------------------------- */
 
@@ -246,6 +256,13 @@ static int page_prot_of(uint8_t b)
     return dq_page_state_prot(page_byte_state(b)) & page_byte_max(b);
 }
 
+/*
+ * What page_protect() is told when the page's real protection is not
+ * known: the program replaced its mapping (a fresh mmap is read/write
+ * whatever the page byte says), so the byte no longer describes it.
+ */
+#define PROT_UNKNOWN (-1)
+
 /* mprotect one page unless it already has @prot. */
 static bool page_protect(DqPageRegion *r, size_t index, int old, int prot)
 {
@@ -330,9 +347,15 @@ DqStatus dq_page_region_init(DqPageRegion *r, void *base, size_t len,
     if (!r->words) {
         return DQ_ERR_NOMEM;
     }
-    /* Four equal bytes per word: the byte order does not matter. */
-    memset(r->words, page_make(initial, max_prot),
-           nwords * sizeof(*r->words));
+    /*
+     * Four equal bytes per word: the byte order does not matter.  calloc
+     * gave zeros already, which for a large region it has not even
+     * backed with memory yet: keep it that way when zero is the byte.
+     */
+    if (page_make(initial, max_prot) != 0) {
+        memset(r->words, page_make(initial, max_prot),
+               nwords * sizeof(*r->words));
+    }
     r->mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
     if (r->mem_fd < 0) {
         dq_page_region_destroy(r);
@@ -411,7 +434,9 @@ DqStatus dq_page_install(DqPageRegion *r, size_t index, const void *data,
     return DQ_OK;
 }
 
-DqStatus dq_page_set_state(DqPageRegion *r, size_t index, DqPageState state)
+DqStatus dq_page_set_state_ex(DqPageRegion *r, size_t index,
+                              DqPageState state, bool force,
+                              DqPageState *was)
 {
     uint8_t old;
     int max;
@@ -421,13 +446,21 @@ DqStatus dq_page_set_state(DqPageRegion *r, size_t index, DqPageState state)
     }
     old = page_begin(r, index);
     max = page_byte_max(old);
-    if (!page_protect(r, index, page_prot_of(old),
+    if (was != NULL) {
+        *was = page_byte_state(old);
+    }
+    if (!page_protect(r, index, force ? PROT_UNKNOWN : page_prot_of(old),
                       dq_page_state_prot(state) & max)) {
         page_end(r, index, page_byte_state(old), max);
         return DQ_ERR_PAGE_PROTECT;
     }
     page_end(r, index, state, max);
     return DQ_OK;
+}
+
+DqStatus dq_page_set_state(DqPageRegion *r, size_t index, DqPageState state)
+{
+    return dq_page_set_state_ex(r, index, state, false, NULL);
 }
 
 DqStatus dq_page_downgrade(DqPageRegion *r, size_t index, DqPageState state,
@@ -482,7 +515,11 @@ DqStatus dq_page_set_max_prot(DqPageRegion *r, size_t index, int prot)
     }
     old = page_begin(r, index);
     state = page_byte_state(old);
-    if (!page_protect(r, index, page_prot_of(old),
+    /*
+     * Always mprotect: this is where the program tells us about a page
+     * whose mapping it may just have replaced (see PROT_UNKNOWN).
+     */
+    if (!page_protect(r, index, PROT_UNKNOWN,
                       dq_page_state_prot(state) & prot)) {
         page_end(r, index, state, page_byte_max(old));
         return DQ_ERR_PAGE_PROTECT;
@@ -491,26 +528,92 @@ DqStatus dq_page_set_max_prot(DqPageRegion *r, size_t index, int prot)
     return DQ_OK;
 }
 
-DqStatus dq_page_set_max_prot_range(DqPageRegion *r, uintptr_t addr,
-                                    size_t len, int prot)
+/*
+ * Change pages [@first, @first + @n) to @state (or keep each one's when
+ * -1) and bound @max_prot (or keep when -1), always mprotecting (the
+ * range changes are where the program tells us about fresh mappings).
+ * Pages are taken RANGE_BATCH at a time, in address order, and each run
+ * of consecutive pages that ends up with one protection gets one
+ * mprotect: a 16 MB mapping is a handful of system calls, not 8192.  On
+ * a failed mprotect the pages of that run keep their state and bound and
+ * the change stops there.
+ * Context: any thread; holds up to RANGE_BATCH TRANSIT bits.
+ */
+static DqStatus page_change_range(DqPageRegion *r, size_t first, size_t n,
+                                  int state, int max_prot)
 {
-    size_t first, i, n;
-    DqStatus st;
+    uint8_t old[RANGE_BATCH];
+    int prot[RANGE_BATCH];
+    size_t done, cnt, k, run;
+    DqStatus st = DQ_OK;
+    DqPageState s;
+    bool ok;
+    int max;
 
+    for (done = 0; done < n && st == DQ_OK; done += cnt) {
+        cnt = n - done < RANGE_BATCH ? n - done : RANGE_BATCH;
+        for (k = 0; k < cnt; k++) {
+            old[k] = page_begin(r, first + done + k);
+            s = state < 0 ? page_byte_state(old[k]) : (DqPageState)state;
+            max = max_prot < 0 ? page_byte_max(old[k]) : max_prot;
+            prot[k] = dq_page_state_prot(s) & max;
+        }
+        for (k = 0; k < cnt; k += run) {
+            for (run = 1; k + run < cnt && prot[k + run] == prot[k]; run++) {
+            }
+            ok = st == DQ_OK &&
+                 mprotect((void *)dq_page_addr(r, first + done + k),
+                          run << r->page_shift, prot[k]) == 0;
+            if (!ok && st == DQ_OK) {
+                st = DQ_ERR_PAGE_PROTECT;
+            }
+            for (size_t j = k; j < k + run; j++) {
+                s = !ok || state < 0 ? page_byte_state(old[j])
+                                     : (DqPageState)state;
+                max = !ok || max_prot < 0 ? page_byte_max(old[j]) : max_prot;
+                page_end(r, first + done + j, s, max);
+            }
+        }
+    }
+    return st;
+}
+
+/* The pages of [@addr, @addr + @len): page-aligned and inside @r. */
+static DqStatus page_range(const DqPageRegion *r, uintptr_t addr,
+                           size_t len, size_t *first, size_t *n)
+{
+    *first = 0;
+    *n = 0;
     if (len == 0) {
         return DQ_OK;
     }
     if (((addr | len) & (r->page_size - 1)) ||
-        !dq_page_index(r, addr, &first) ||
+        !dq_page_index(r, addr, first) ||
         len > r->len - (addr - r->base)) {
         return DQ_ERR_RANGE;
     }
-    n = len >> r->page_shift;
-    for (i = first; i < first + n; i++) {
-        st = dq_page_set_max_prot(r, i, prot);
-        if (st != DQ_OK) {
-            return st;
-        }
-    }
+    *n = len >> r->page_shift;
     return DQ_OK;
+}
+
+DqStatus dq_page_set_max_prot_range(DqPageRegion *r, uintptr_t addr,
+                                    size_t len, int prot)
+{
+    size_t first, n;
+    DqStatus st;
+
+    if (prot & ~PROT_ALL) {
+        return DQ_ERR_RANGE;
+    }
+    st = page_range(r, addr, len, &first, &n);
+    return st != DQ_OK ? st : page_change_range(r, first, n, -1, prot);
+}
+
+DqStatus dq_page_set_state_range(DqPageRegion *r, size_t first, size_t n,
+                                 DqPageState state)
+{
+    if (state > DQ_PAGE_M || first > r->pages || n > r->pages - first) {
+        return DQ_ERR_RANGE;
+    }
+    return page_change_range(r, first, n, (int)state, -1);
 }

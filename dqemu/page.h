@@ -97,9 +97,9 @@ int dq_page_state_prot(DqPageState state);
  * and only then given state ∩ bound.  DQ_ERR_RANGE, DQ_ERR_PAGE_MEM,
  * DQ_ERR_PAGE_PROTECT (the page is then left I).  @data must not lie in
  * a DSM region.
- * Context: the engine's service thread (or any thread, async-signal-safe:
- * pwrite, mprotect, atomics, futex).  Takes and releases the page's
- * TRANSIT bit.
+ * Context: the transport's I/O thread or a faulting thread (any thread,
+ * async-signal-safe: pwrite, mprotect, atomics, futex).  Takes and
+ * releases the page's TRANSIT bit.
  */
 DqStatus dq_page_install(DqPageRegion *r, size_t index, const void *data,
                          DqPageState state);
@@ -113,6 +113,17 @@ DqStatus dq_page_install(DqPageRegion *r, size_t index, const void *data,
  * Context: as dq_page_install().
  */
 DqStatus dq_page_set_state(DqPageRegion *r, size_t index, DqPageState state);
+
+/*
+ * dq_page_set_state(), and the state it replaced in *@was (when not
+ * NULL).  With @force the page is mprotected even when its byte says the
+ * protection is right already: for a page whose mapping the program has
+ * just replaced (a fresh mmap is read/write whatever we recorded).
+ * Context: as dq_page_install().
+ */
+DqStatus dq_page_set_state_ex(DqPageRegion *r, size_t index,
+                              DqPageState state, bool force,
+                              DqPageState *was);
 
 /*
  * Lower the page to @state (S or I, from any state) and then copy its
@@ -137,7 +148,9 @@ DqStatus dq_page_copy_out(DqPageRegion *r, size_t index, void *buf);
 /*
  * Set the page's bound (PROT_* bits): what the program itself allows,
  * e.g. the guest's mprotect or QEMU's write-protection of translated
- * code.  The host protection becomes state ∩ @prot at once.
+ * code.  The host protection becomes state ∩ @prot at once; the page is
+ * always mprotected, so this also repairs the protection of a page whose
+ * mapping the program replaced (mmap) since we last set it.
  * DQ_ERR_RANGE, DQ_ERR_PAGE_PROTECT (bound unchanged).
  * Context: any thread; takes and releases the page's TRANSIT bit.
  */
@@ -145,11 +158,24 @@ DqStatus dq_page_set_max_prot(DqPageRegion *r, size_t index, int prot);
 
 /*
  * The same for every page of [@addr, @addr + @len), page-aligned and
- * inside the region.  Stops at the first failure.
- * Context: as dq_page_set_max_prot(), one page at a time.
+ * inside the region: pages are taken a batch at a time, in address
+ * order, and a run of pages that ends up with one protection gets one
+ * mprotect.  Stops at the first failed mprotect (that run unchanged).
+ * Context: any thread; takes a batch of TRANSIT bits at a time, in
+ * address order.
  */
 DqStatus dq_page_set_max_prot_range(DqPageRegion *r, uintptr_t addr,
                                     size_t len, int prot);
+
+/*
+ * Set pages [@first, @first + @n) to @state without moving data, each
+ * keeping its bound, and re-apply their protection even where it looked
+ * right (as dq_page_set_state_ex() with force), batched like
+ * dq_page_set_max_prot_range().  DQ_ERR_RANGE, DQ_ERR_PAGE_PROTECT.
+ * Context: as dq_page_set_max_prot_range().
+ */
+DqStatus dq_page_set_state_range(DqPageRegion *r, size_t first, size_t n,
+                                 DqPageState state);
 
 /* ---- for fault.c: the page byte and its futex ------------------------- */
 

@@ -500,6 +500,92 @@ static void install_is_never_seen_half_written(void **state)
     assert_int_equal(*(uint64_t *)f->mem, k - 1);
 }
 
+/* Put a fresh read/write mapping over page @i, as a program's mmap does. */
+static void remap_page(Fx *f, size_t i)
+{
+    void *p = mmap(f->mem + i * f->ps, f->ps, RW,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+    assert_ptr_equal(p, f->mem + i * f->ps);
+}
+
+/*
+ * set_state_ex reports what it replaced, and with force repairs a page
+ * whose mapping the program replaced: the byte said PROT_NONE and so did
+ * the new state, but the fresh mapping was read/write.
+ */
+static void set_state_ex_reports_and_forces_the_protection(void **state)
+{
+    Fx *f = *state;
+    DqPageState was = DQ_PAGE_M;
+
+    arm_segv();
+    assert_int_equal(dq_page_set_state_ex(&f->r, 0, DQ_PAGE_S, false, &was),
+                     DQ_OK);
+    assert_int_equal(was, DQ_PAGE_I);
+    assert_prot(&f->r, 0, DQ_PAGE_S, RW);
+    assert_int_equal(dq_page_set_state_ex(&f->r, 0, DQ_PAGE_I, false, &was),
+                     DQ_OK);
+    assert_int_equal(was, DQ_PAGE_S);
+    assert_prot(&f->r, 0, DQ_PAGE_I, RW);
+
+    remap_page(f, 1);
+    assert_int_equal(probed_prot(dq_page_addr(&f->r, 1)), RW);
+    /* Unforced, I to I looks like nothing to do, and does nothing. */
+    assert_int_equal(dq_page_set_state_ex(&f->r, 1, DQ_PAGE_I, false, NULL),
+                     DQ_OK);
+    assert_int_equal(probed_prot(dq_page_addr(&f->r, 1)), RW);
+    assert_int_equal(dq_page_set_state_ex(&f->r, 1, DQ_PAGE_I, true, &was),
+                     DQ_OK);
+    assert_int_equal(was, DQ_PAGE_I);
+    assert_prot(&f->r, 1, DQ_PAGE_I, RW);
+
+    /* M over a fresh mapping under a read-only bound: read-only. */
+    assert_int_equal(dq_page_set_max_prot(&f->r, 2, PROT_READ), DQ_OK);
+    remap_page(f, 2);
+    assert_int_equal(dq_page_set_state_ex(&f->r, 2, DQ_PAGE_M, true, NULL),
+                     DQ_OK);
+    assert_prot(&f->r, 2, DQ_PAGE_M, PROT_READ);
+    assert_int_equal(dq_page_set_state_ex(&f->r, NPAGES, DQ_PAGE_I, true,
+                                          NULL), DQ_ERR_RANGE);
+}
+
+/* A bound set after an mmap is applied even if it looks unchanged. */
+static void max_prot_repairs_a_replaced_mapping(void **state)
+{
+    Fx *f = *state;
+
+    arm_segv();
+    remap_page(f, 3);
+    assert_int_equal(dq_page_set_max_prot(&f->r, 3, RW), DQ_OK);
+    assert_prot(&f->r, 3, DQ_PAGE_I, RW);
+    assert_int_equal(dq_page_set_state(&f->r, 3, DQ_PAGE_M), DQ_OK);
+    remap_page(f, 3);
+    assert_int_equal(dq_page_set_max_prot_range(&f->r,
+                                                dq_page_addr(&f->r, 3),
+                                                f->ps, PROT_READ), DQ_OK);
+    assert_prot(&f->r, 3, DQ_PAGE_M, PROT_READ);
+}
+
+/* A region whose pages start with bound PROT_NONE: all zero bytes. */
+static void region_with_a_none_bound_starts_inaccessible(void **state)
+{
+    Fx *f = *state;
+    size_t i;
+
+    arm_segv();
+    dq_page_region_destroy(&f->r);
+    assert_int_equal(mprotect(f->mem, NPAGES * f->ps, RW), 0);
+    assert_int_equal(dq_page_region_init(&f->r, f->mem, NPAGES * f->ps,
+                                         DQ_PAGE_I, PROT_NONE), DQ_OK);
+    for (i = 0; i < NPAGES; i++) {
+        assert_int_equal(dq_page_peek(&f->r, i), 0);
+        assert_prot(&f->r, i, DQ_PAGE_I, PROT_NONE);
+    }
+    assert_int_equal(dq_page_set_state(&f->r, 0, DQ_PAGE_M), DQ_OK);
+    assert_prot(&f->r, 0, DQ_PAGE_M, PROT_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +613,14 @@ int main(void)
             fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(install_is_never_seen_half_written,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            set_state_ex_reports_and_forces_the_protection,
+            fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(max_prot_repairs_a_replaced_mapping,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            region_with_a_none_bound_starts_inaccessible,
+            fx_setup, fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
