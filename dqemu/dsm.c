@@ -11,17 +11,30 @@
  *     here, late installs, and the home side for remote requests, under
  *     d->home_lock.  Home messages leave straight to the socket.
  *
+ *   other threads of the program: dq_dsm_claim_range() (home_lock, then
+ *     TRANSIT), dq_dsm_drop_range() (PENDING then TRANSIT, like a fault),
+ *     dq_dsm_set_bound() (TRANSIT only).
+ *
  * So a request crosses no thread of ours at the home, and a local request
  * needs no other thread at all unless copies elsewhere must go: every
  * hand-off costs a wake-up, 10-20 us on this kind of machine, and a fault
- * is a chain of them.
+ * is a chain of them.  The transport is the engine's own (dq_dsm_start)
+ * or the program's (dq_dsm_attach), whose callbacks forward to us.
  *
  * Locks: d->home_lock (the directory, the entries, the home copies, lost,
- * the self events) comes before the transport's x->lock and sock_lock; the
- * interrupted thread never holds it (it touches no DSM memory inside).  A
- * slot's install word is taken by CAS by the faulting thread or the I/O
- * thread, whichever comes first; the other waits for it to reach
- * INSTALL_DONE, which needs no other thread.
+ * the self events, the deferred drop notes) comes before the transport's
+ * x->lock and sock_lock, and before a page's TRANSIT bit; the interrupted
+ * thread never holds it (it touches no DSM memory inside).  A faulting
+ * thread holds its page's PENDING bit when it takes home_lock, so nothing
+ * takes PENDING under home_lock.  A slot's install word is taken by CAS by
+ * the faulting thread or the I/O thread, whichever comes first; the other
+ * waits for it to reach INSTALL_DONE, which needs no other thread.
+ *
+ * Memory: every per-page table is reserved with MAP_NORESERVE and left
+ * untouched until a page is used (directory entries are initialised on
+ * first use, entry_ok says which), so the guest space of a 32-bit guest,
+ * 4 GiB and 1 Mi pages, costs a few MB at start-up instead of 75 MB and
+ * a quarter of a second.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +68,13 @@
  */
 #define SELF_EVENTS     4
 #define RETRY_SLEEP_NS  1000000L
+/*
+ * Pages dropped by the home's own events, noted under home_lock and
+ * reported once it is released.  One directory event drops at most its
+ * own page (coalesced), and the failure loop reports page by page, so
+ * two would do.
+ */
+#define DROP_NOTES      8
 
 /* One fault in progress: preallocated, claimed by CAS. */
 typedef struct DqDsmSlot {
@@ -83,20 +104,25 @@ typedef struct DqDsm {
     unsigned me;
     unsigned nodes;
     size_t ps;
+    size_t pages;
     unsigned timeout_ms;
+    bool own_xport;             /* dq_dsm_start() made it: stop frees it */
     DqPageRegion region;
     DqFault fault;
     DqHome home;
     DqDir dir;
     bool dir_ok, home_ok, region_ok;
+    /* Entries of pages homed here, initialised on first use (entry_of). */
     DqDirEntry *entries;
-    uint8_t *homed;
+    uint64_t *entry_ok;         /* bit per page: entries[i] initialised */
+    DqDirEntry scratch;         /* takes failure notices when none is used */
     uint8_t *home_valid;        /* home copy ever stored: else zeros */
     const uint8_t *zero_page;
     /*
      * Per page homed here: its last data died with a node (that node's id
      * + 1).  Requests for it are refused from then on, never answered
-     * with the stale home copy.  I/O thread only.
+     * with the stale home copy.  Written under home_lock, read
+     * atomically by the I/O thread before it takes the lock.
      */
     uint8_t *lost;
     uint8_t *home_copy;
@@ -122,12 +148,19 @@ typedef struct DqDsm {
     uint64_t *txn_wire;         /* ... and the transport id it travels as */
     uint8_t *serve_flag;
     const uint8_t *cur_data;
+    size_t drop_note[DROP_NOTES]; /* pages for on_page_dropped, distinct */
+    unsigned ndrop;
 
     DqDsmCounters c;
 } DqDsm;
 
 static DqDsm dsm_g;
 static DqDsm *dsm_live;
+/*
+ * Threads inside dq_dsm_handle_message() / handle_peer_failed() of an
+ * attached engine; dq_dsm_stop() waits for them after unpublishing.
+ */
+static uint32_t dsm_users;
 
 #define CNT(d, f) __atomic_fetch_add(&(d)->c.f, 1, __ATOMIC_RELAXED)
 #define CNT_ADD(d, f, n) \
@@ -170,6 +203,48 @@ static void futex_wake_all(uint32_t *word)
 static uint64_t page_addr(DqDsm *d, size_t index)
 {
     return (uint64_t)dq_page_addr(&d->region, index);
+}
+
+static bool is_homed(DqDsm *d, size_t index)
+{
+    return dq_home_of(&d->home, index) == d->me;
+}
+
+/*
+ * Zero-filled memory the kernel backs only when it is touched, without
+ * charging it against the commit limit: the per-page tables and home
+ * copies are as large as the region, but only used pages cost anything.
+ */
+static void *lazy_alloc(size_t n)
+{
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void lazy_free(void *p, size_t n)
+{
+    if (p != NULL) {
+        munmap(p, n ? n : 1);
+    }
+}
+
+/*
+ * The directory entry of page @index, homed here; a page nobody used yet
+ * gets its UNCACHED entry now.  Context: home_lock held.
+ */
+static DqDirEntry *entry_of(DqDsm *d, size_t index)
+{
+    uint64_t bit = UINT64_C(1) << (index % 64);
+
+    assert(is_homed(d, index));
+    if (!(d->entry_ok[index / 64] & bit)) {
+        dq_dir_entry_init(&d->entries[index], page_addr(d, index),
+                          DQ_DIR_NO_NODE);
+        d->entry_ok[index / 64] |= bit;
+    }
+    return &d->entries[index];
 }
 
 static DqXport *xport_of(DqDsm *d)
@@ -496,7 +571,7 @@ static void self_push(DqDsm *d, DqDsmEv *ev)
  * node's own requests with the same id: they carry a fresh transport id
  * instead (dq_xport_next_req_id), mapped back here.  One round per page
  * is in flight, so one pair per page is enough.
- * Context: service thread.
+ * Context: home_lock held.
  */
 static uint64_t wire_id(DqDsm *d, size_t index, uint64_t txn)
 {
@@ -517,10 +592,44 @@ static uint64_t dir_id(DqDsm *d, size_t index, uint64_t wire)
     return UINT64_MAX;          /* stale: the directory refuses it */
 }
 
-/* DqDirOps.act.  Context: service thread, inside dq_dir_*. */
+/*
+ * This node's copy of @index went from S or M to I on its home's word.
+ * Context: the I/O thread, no lock held (a remote home's INVAL or RECALL).
+ */
+static void report_dropped(DqDsm *d, size_t index)
+{
+    if (d->cfg.on_page_dropped != NULL) {
+        d->cfg.on_page_dropped(d->cfg.page_opaque,
+                               dq_page_addr(&d->region, index));
+    }
+}
+
+/*
+ * The same for a page homed here, dropped by the directory's own events:
+ * the callee is told once home_lock is released (home_unlock).
+ * Context: home_lock held.
+ */
+static void note_dropped(DqDsm *d, size_t index)
+{
+    unsigned i;
+
+    if (d->cfg.on_page_dropped == NULL) {
+        return;
+    }
+    for (i = 0; i < d->ndrop; i++) {
+        if (d->drop_note[i] == index) {
+            return;
+        }
+    }
+    assert(d->ndrop < DROP_NOTES);
+    d->drop_note[d->ndrop++] = index;
+}
+
+/* DqDirOps.act.  Context: home_lock held, inside dq_dir_*. */
 static void dsm_act(void *opaque, const DqDirAction *a)
 {
     DqDsm *d = opaque;
+    DqPageState was;
     size_t index;
     uint8_t *home;
     DqDsmEv *ev;
@@ -541,7 +650,10 @@ static void dsm_act(void *opaque, const DqDirAction *a)
     case DQ_DIR_ACT_INVAL:
         if (a->node == d->me) {
             ev = self_alloc(d);
-            dq_page_set_state(&d->region, index, DQ_PAGE_I);
+            if (dq_page_set_state_ex(&d->region, index, DQ_PAGE_I, false,
+                                     &was) == DQ_OK && was != DQ_PAGE_I) {
+                note_dropped(d, index);
+            }
             CNT(d, invals);
             ev->index = index;
             ev->ev.kind = DQ_DIR_EV_INV_ACK;
@@ -568,6 +680,9 @@ static void dsm_act(void *opaque, const DqDirAction *a)
                 dq_page_state(&d->region, index) == DQ_PAGE_M &&
                 dq_page_downgrade(&d->region, index, mode_state(a->mode),
                                   ev->data) == DQ_OK;
+            if (ev->ev.has_data && a->mode == DQ_DIR_MODE_I) {
+                note_dropped(d, index);
+            }
             self_push(d, ev);
         } else {
             m.type = DQ_MSG_RECALL;
@@ -633,15 +748,28 @@ static bool is_request(DqDirEventKind k)
            k == DQ_DIR_EV_UPGRADE;
 }
 
-/* One event into the directory.  Context: service thread. */
+/* One event into the directory.  Context: home_lock held. */
 static void svc_feed(DqDsm *d, size_t index, const DqDirEvent *ev,
                      const uint8_t *data)
 {
+    DqDirEntry *e = entry_of(d, index);
     DqStatus st;
     DqMsg m;
 
+    /*
+     * The owner answers our recall without data (it dropped the page):
+     * the directory will serve the requester from the stale home copy
+     * inside this very call, so the page is lost before, not after.
+     */
+    if (ev->kind == DQ_DIR_EV_RECALL_REPLY && !ev->has_data &&
+        ev->kept == DQ_DIR_MODE_I && e->state == DQ_DIR_BUSY_RECALL &&
+        e->owner == ev->node && e->txn == ev->id &&
+        !dq_dir_set_has(&e->stale, ev->node)) {
+        __atomic_store_n(&d->lost[index], (uint8_t)(ev->node + 1),
+                         __ATOMIC_RELAXED);
+    }
     d->cur_data = data;
-    st = dq_dir_handle(&d->dir, &d->entries[index], ev);
+    st = dq_dir_handle(&d->dir, e, ev);
     d->cur_data = NULL;
     if (st == DQ_OK) {
         return;
@@ -699,39 +827,11 @@ static void svc_drain(DqDsm *d)
         } else if (d->nserve > 0) {
             index = d->serve[--d->nserve];
             d->serve_flag[index] = 0;
-            if (dq_dir_serve_next(&d->dir, &d->entries[index]) != DQ_OK) {
+            if (dq_dir_serve_next(&d->dir, entry_of(d, index)) != DQ_OK) {
                 CNT(d, proto_errors);
             }
         } else {
             return;
-        }
-    }
-}
-
-/*
- * Tell every entry homed here that @node is gone.  A page it held in M
- * (and had not written back) is marked lost first: the directory goes on
- * to serve waiting requests from the stale home copy, and those answers
- * must become refusals.
- */
-static void home_node_failed(DqDsm *d, unsigned node)
-{
-    const DqDirEntry *e;
-    DqDirEvent ev;
-    size_t i;
-
-    for (i = 0; i < d->region.pages; i++) {
-        if (d->homed[i]) {
-            e = &d->entries[i];
-            if (e->owner == node && !dq_dir_home_current(e)) {
-                __atomic_store_n(&d->lost[i], (uint8_t)(node + 1),
-                                 __ATOMIC_RELAXED);
-            }
-            memset(&ev, 0, sizeof(ev));
-            ev.kind = DQ_DIR_EV_NODE_FAILED;
-            ev.node = node;
-            svc_feed(d, i, &ev, NULL);
-            svc_drain(d);
         }
     }
 }
@@ -749,6 +849,24 @@ static void home_lock_drop(DqDsm *d)
     pthread_mutex_unlock(&d->home_lock);
 }
 
+/*
+ * Release home_lock, then tell on_page_dropped about the pages the
+ * directory dropped meanwhile: its callee runs with no lock of ours.
+ */
+static void home_unlock(DqDsm *d)
+{
+    size_t notes[DROP_NOTES];
+    unsigned n = d->ndrop, i;
+
+    memcpy(notes, d->drop_note, n * sizeof(notes[0]));
+    d->ndrop = 0;
+    home_lock_drop(d);
+    for (i = 0; i < n; i++) {
+        d->cfg.on_page_dropped(d->cfg.page_opaque,
+                               dq_page_addr(&d->region, notes[i]));
+    }
+}
+
 /* Is this thread inside the directory?  Only the holder can see true. */
 static bool home_lock_mine(DqDsm *d)
 {
@@ -757,6 +875,48 @@ static bool home_lock_mine(DqDsm *d)
      * holds the lock (held is cleared before every unlock). */
     return __atomic_load_n(&d->home_held, __ATOMIC_ACQUIRE) &&
            pthread_equal(d->home_holder, pthread_self());
+}
+
+/*
+ * Tell every entry homed here that @node is gone.  A page it held in M
+ * (and had not written back) is marked lost first: the directory goes on
+ * to serve waiting requests from the stale home copy, and those answers
+ * must become refusals.  Entries never used cannot involve @node; the
+ * scratch entry makes sure the directory records the failure anyway.
+ * A page the home's own copy lost meanwhile (a waiting write served) is
+ * reported at once, home_lock released for the callback: between two
+ * entries the directory is consistent, so letting other threads in is
+ * fine.
+ * Context: home_lock held (released and retaken in between).
+ */
+static void home_node_failed(DqDsm *d, unsigned node)
+{
+    const DqDirEntry *e;
+    DqDirEvent ev;
+    uint64_t bits;
+    size_t w, i;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = DQ_DIR_EV_NODE_FAILED;
+    ev.node = node;
+    dq_dir_entry_init(&d->scratch, 0, DQ_DIR_NO_NODE);
+    dq_dir_handle(&d->dir, &d->scratch, &ev);
+    for (w = 0; w < (d->pages + 63) / 64; w++) {
+        for (bits = d->entry_ok[w]; bits != 0; bits &= bits - 1) {
+            i = w * 64 + (size_t)__builtin_ctzll(bits);
+            e = &d->entries[i];
+            if (e->owner == node && !dq_dir_home_current(e)) {
+                __atomic_store_n(&d->lost[i], (uint8_t)(node + 1),
+                                 __ATOMIC_RELAXED);
+            }
+            svc_feed(d, i, &ev, NULL);
+            svc_drain(d);
+            if (d->ndrop > 0) {
+                home_unlock(d);
+                home_lock_take(d);
+            }
+        }
+    }
 }
 
 /* The failures reported while the directory was busy.  Context: home_lock. */
@@ -806,7 +966,7 @@ static void home_local_request(DqDsm *d, DqDsmSlot *s)
         de.id = (uint64_t)(s - d->slots);
         home_event(d, s->index, &de, NULL);
     }
-    home_lock_drop(d);
+    home_unlock(d);
 }
 
 /* ---- transport callbacks (I/O thread) --------------------------------- */
@@ -840,7 +1000,7 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
 {
     DqDirEvent ev;
 
-    if (!d->homed[index]) {
+    if (!is_homed(d, index)) {
         if (is_request_msg(msg->type)) {
             io_nack(d, msg, DQ_NACK_UNEXPECTED);
         }
@@ -868,6 +1028,12 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
     case DQ_MSG_INVAL_ACK:
         ev.kind = DQ_DIR_EV_INV_ACK;
         break;
+    case DQ_MSG_NACK:
+        /* An owner without the page refused our RECALL (dsm_handle). */
+        ev.kind = DQ_DIR_EV_RECALL_REPLY;
+        ev.kept = DQ_DIR_MODE_I;
+        ev.has_data = false;
+        break;
     default:                    /* RECALL_DATA */
         ev.kind = DQ_DIR_EV_RECALL_REPLY;
         ev.kept = msg->u.page.state == DQ_PROTO_STATE_S ?
@@ -876,13 +1042,46 @@ static void io_home(DqDsm *d, const DqMsg *msg, size_t index)
         break;
     }
     home_lock_take(d);
-    home_event(d, index, &ev, ev.has_data ? msg->tail : NULL);
-    home_lock_drop(d);
+    /*
+     * Any other NACK is a late answer to a request of ours that gave up:
+     * nothing for the directory.  (Recall ids and request ids come from
+     * one counter, so they cannot be confused.)
+     */
+    if (msg->type != DQ_MSG_NACK ||
+        (msg->req_id != 0 && msg->req_id == d->txn_wire[index])) {
+        home_event(d, index, &ev, ev.has_data ? msg->tail : NULL);
+    }
+    home_unlock(d);
 }
 
-static void dsm_on_message(void *opaque, const DqMsg *msg)
+/* The message types the engine owns: the page protocol. */
+static bool is_dsm_msg(DqMsgType t)
 {
-    DqDsm *d = opaque;
+    switch (t) {
+    case DQ_MSG_READ_REQ:
+    case DQ_MSG_WRITE_REQ:
+    case DQ_MSG_UPGRADE_REQ:
+    case DQ_MSG_GRANT_DATA:
+    case DQ_MSG_GRANT:
+    case DQ_MSG_INVAL:
+    case DQ_MSG_INVAL_ACK:
+    case DQ_MSG_RECALL:
+    case DQ_MSG_RECALL_DATA:
+    case DQ_MSG_FORWARD:
+    case DQ_MSG_NACK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * One of the engine's messages that is not the answer to a request of
+ * ours.  Context: I/O thread, no lock held.
+ */
+static void dsm_handle(DqDsm *d, const DqMsg *msg)
+{
+    DqPageState was;
     DqXport *x;
     size_t index;
     DqMsg m;
@@ -895,11 +1094,14 @@ static void dsm_on_message(void *opaque, const DqMsg *msg)
     case DQ_MSG_RECALL_DATA:
     case DQ_MSG_INVAL:
     case DQ_MSG_RECALL:
+    case DQ_MSG_NACK:           /* maybe an owner's answer to a RECALL */
         break;
     default:
         return;                 /* late replies, forwarding: not yet */
     }
-    if (!dq_page_index(&d->region, (uintptr_t)msg->u.page.addr, &index)) {
+    if (!dq_page_index(&d->region, (uintptr_t)(msg->type == DQ_MSG_NACK ?
+                                               msg->u.nack.addr :
+                                               msg->u.page.addr), &index)) {
         if (is_request_msg(msg->type)) {
             io_nack(d, msg, DQ_NACK_UNMAPPED);
         }
@@ -920,41 +1122,78 @@ static void dsm_on_message(void *opaque, const DqMsg *msg)
     m.u.page.addr = msg->u.page.addr;
     if (msg->type == DQ_MSG_INVAL) {
         CNT(d, invals);
-        dq_page_set_state(&d->region, index, DQ_PAGE_I);
+        if (dq_page_set_state_ex(&d->region, index, DQ_PAGE_I, false,
+                                 &was) == DQ_OK && was != DQ_PAGE_I) {
+            report_dropped(d, index);
+        }
         m.type = DQ_MSG_INVAL_ACK;
         dq_xport_send(x, &m);
         return;
     }
-    /* RECALL: only an M copy has data to send; otherwise ignore it. */
-    if (dq_page_state(&d->region, index) != DQ_PAGE_M ||
-        msg->u.page.state == DQ_PROTO_STATE_M) {
+    /* RECALL (the decoder lets it allow only I or S to be kept). */
+    CNT(d, recalls);
+    m.type = DQ_MSG_RECALL_DATA;
+    if (dq_page_state(&d->region, index) != DQ_PAGE_M) {
+        /*
+         * The home thinks we own the page but we have no M copy: we
+         * dropped it (dq_dsm_drop_range, no claim first) or its grant
+         * came after our request had given up.  Say so, keeping
+         * nothing: silence would leave the home's entry busy for ever.
+         * A RECALL_DATA always carries a page, so the answer is a NACK
+         * with the recall's id, which the home takes for a recall reply
+         * without data (io_home) and so refuses the page as lost.
+         */
+        if (dq_page_set_state_ex(&d->region, index, DQ_PAGE_I, false,
+                                 &was) == DQ_OK && was != DQ_PAGE_I) {
+            report_dropped(d, index);
+        }
+        m.type = DQ_MSG_NACK;
+        m.u.nack.addr = msg->u.page.addr;
+        m.u.nack.code = DQ_NACK_UNEXPECTED;
+        dq_xport_send(x, &m);
         return;
     }
-    CNT(d, recalls);
     if (dq_page_downgrade(&d->region, index,
                           msg->u.page.state == DQ_PROTO_STATE_S ?
                           DQ_PAGE_S : DQ_PAGE_I, d->io_buf) != DQ_OK) {
         return;
     }
-    m.type = DQ_MSG_RECALL_DATA;
+    if (msg->u.page.state != DQ_PROTO_STATE_S) {
+        report_dropped(d, index);
+    }
     m.u.page.state = msg->u.page.state;
     m.tail = d->io_buf;
     m.tail_len = d->ps;
     dq_xport_send(x, &m);
 }
 
-static void dsm_on_peer_failed(void *opaque, unsigned node, const char *why)
+/* DqXportOps.on_message of a transport dq_dsm_start() made. */
+static void dsm_on_message(void *opaque, const DqMsg *msg)
 {
-    DqDsm *d = opaque;
+    dsm_handle(opaque, msg);
+}
 
+/* @node failed: the home side forgets it.  Context: I/O thread. */
+static void dsm_peer_failed(DqDsm *d, unsigned node)
+{
+    if (node >= d->nodes || node == d->me) {
+        return;
+    }
     if (home_lock_mine(d)) {
         d->failed_later |= 1ull << node;    /* after the current event */
     } else {
         home_lock_take(d);
         d->failed_later |= 1ull << node;
         home_failures(d);
-        home_lock_drop(d);
+        home_unlock(d);
     }
+}
+
+static void dsm_on_peer_failed(void *opaque, unsigned node, const char *why)
+{
+    DqDsm *d = opaque;
+
+    dsm_peer_failed(d, node);
     if (d->cfg.xport.ops.on_peer_failed != NULL) {
         d->cfg.xport.ops.on_peer_failed(d->cfg.xport.opaque, node, why);
     }
@@ -969,11 +1208,204 @@ static void dsm_on_shutdown(void *opaque, uint32_t code)
     }
 }
 
+/*
+ * The attached engine, pinned against dq_dsm_stop() until dsm_unpin():
+ * the pin is counted before dsm_live is read and stop clears dsm_live
+ * before it waits for the count to drop (both sequentially consistent),
+ * so stop never frees under a handler.  NULL: not attached.
+ */
+static DqDsm *dsm_pin(void)
+{
+    DqDsm *d;
+
+    __atomic_fetch_add(&dsm_users, 1, __ATOMIC_SEQ_CST);
+    d = __atomic_load_n(&dsm_live, __ATOMIC_SEQ_CST);
+    if (d != NULL && d->own_xport) {
+        d = NULL;               /* its transport calls us itself */
+    }
+    return d;
+}
+
+static void dsm_unpin(void)
+{
+    __atomic_fetch_sub(&dsm_users, 1, __ATOMIC_SEQ_CST);
+}
+
+bool dq_dsm_handle_message(const DqMsg *msg)
+{
+    DqDsm *d;
+
+    if (!is_dsm_msg(msg->type)) {
+        return false;
+    }
+    d = dsm_pin();
+    if (d != NULL) {
+        dsm_handle(d, msg);
+    }
+    dsm_unpin();
+    return d != NULL;
+}
+
+void dq_dsm_handle_peer_failed(unsigned node, const char *why)
+{
+    DqDsm *d = dsm_pin();
+
+    (void)why;
+    if (d != NULL) {
+        dsm_peer_failed(d, node);
+    }
+    dsm_unpin();
+}
+
+/* ---- claims, drops and bounds ----------------------------------------- */
+
+/*
+ * Check that [@addr, @addr + @len) is page-aligned and inside the region;
+ * set *@first and *@n (pages).
+ */
+static DqStatus range_pages(DqDsm *d, uintptr_t addr, size_t len,
+                            size_t *first, size_t *n)
+{
+    if (((addr | len) & (d->ps - 1)) != 0 ||
+        (len != 0 && (!dq_page_index(&d->region, addr, first) ||
+                      len > d->region.len - (addr - d->region.base)))) {
+        return DQ_ERR_RANGE;
+    }
+    *n = len / d->ps;
+    if (*n == 0) {
+        *first = 0;
+    }
+    return DQ_OK;
+}
+
+DqStatus dq_dsm_set_bound(uintptr_t addr, size_t len, int prot)
+{
+    DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
+
+    if (d == NULL) {
+        return DQ_ERR_USAGE;
+    }
+    return dq_page_set_max_prot_range(&d->region, addr, len, prot);
+}
+
+DqStatus dq_dsm_claim_range(uintptr_t addr, size_t len)
+{
+    DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
+    DqStatus st;
+    DqDirEntry *e;
+    size_t first, n, i, run = 0;
+
+    if (d == NULL) {
+        return DQ_ERR_USAGE;
+    }
+    st = range_pages(d, addr, len, &first, &n);
+    if (st != DQ_OK) {
+        return st;
+    }
+    for (i = first; i < first + n; i++) {
+        if (!is_homed(d, i)) {
+            return DQ_ERR_USAGE;
+        }
+    }
+    home_lock_take(d);
+    /*
+     * Entries first, then the local state of each run of claimed pages
+     * at once: one mprotect per run (forced: a fresh mapping there may
+     * have any protection), not one per page.
+     */
+    for (i = first; i <= first + n && st == DQ_OK; i++) {
+        if (i < first + n) {
+            e = entry_of(d, i);
+            if (!dq_dir_busy(e) && e->q_len == 0) {
+                dq_dir_entry_release(&d->dir, e);
+                dq_dir_entry_init(e, page_addr(d, i), d->me);
+                __atomic_store_n(&d->lost[i], 0, __ATOMIC_RELAXED);
+                CNT(d, claims);
+                run++;
+                continue;
+            }
+            /* Its answers are on their way: rewriting it would lose them. */
+            CNT(d, claims_busy);
+        }
+        if (run > 0) {
+            st = dq_page_set_state_range(&d->region, i - run, run, DQ_PAGE_M);
+            run = 0;
+        }
+    }
+    home_unlock(d);
+    return st;
+}
+
+/* Pages dq_dsm_drop_range() holds at once (their PENDING bits). */
+#define DROP_BATCH 256
+
+/*
+ * Drop this node's copies of pages [@first, @first + @n), at most
+ * DROP_BATCH: hold their PENDING bits as a fault would, in address
+ * order, so no request of ours for them is in flight (its grant would
+ * land after the drop, stale) or starts meanwhile, then lower them all.
+ * Holding several PENDING bits is safe here: whoever holds one we wait
+ * for needs only the I/O thread and homes to finish, and those never
+ * wait for PENDING.
+ * Context: any thread but the I/O thread; no lock held.
+ */
+static DqStatus drop_pages(DqDsm *d, size_t first, size_t n)
+{
+    DqPageRegion *r = &d->region;
+    DqStatus st;
+    size_t i, had = 0;
+    uint8_t b;
+
+    assert(n <= DROP_BATCH);
+    for (i = first; i < first + n; i++) {
+        for (;;) {
+            b = dq_page_peek(r, i);
+            if (b & (DQ_PAGE_PENDING | DQ_PAGE_TRANSIT)) {
+                dq_page_wait(r, i, b);
+                continue;
+            }
+            if (dq_page_claim(r, i, b)) {
+                break;
+            }
+        }
+        had += (b & DQ_PAGE_STATE_MASK) != DQ_PAGE_I;
+    }
+    st = dq_page_set_state_range(r, first, n, DQ_PAGE_I);
+    for (i = first; i < first + n; i++) {
+        dq_page_unclaim(r, i);
+    }
+    if (st == DQ_OK) {
+        CNT_ADD(d, drops, had);
+    }
+    return st;
+}
+
+DqStatus dq_dsm_drop_range(uintptr_t addr, size_t len)
+{
+    DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
+    DqStatus st;
+    size_t first, n, i, cnt;
+
+    if (d == NULL) {
+        return DQ_ERR_USAGE;
+    }
+    st = range_pages(d, addr, len, &first, &n);
+    for (i = 0; i < n && st == DQ_OK; i += cnt) {
+        cnt = n - i < DROP_BATCH ? n - i : DROP_BATCH;
+        st = drop_pages(d, first + i, cnt);
+    }
+    return st;
+}
+
 /* ---- set-up and tear-down --------------------------------------------- */
 
 static void dsm_free(DqDsm *d)
 {
-    dq_xport_free(d->x);
+    size_t pages = d->pages;
+
+    if (d->own_xport) {
+        dq_xport_free(d->x);
+    }
     d->x = NULL;
     while (d->self_head != NULL) {
         DqDsmEv *ev = d->self_head;
@@ -999,46 +1431,45 @@ static void dsm_free(DqDsm *d)
     if (d->region_ok) {
         dq_page_region_destroy(&d->region);
     }
-    free(d->entries);
-    free(d->homed);
-    free(d->home_valid);
+    lazy_free(d->entries, pages * sizeof(*d->entries));
+    free(d->entry_ok);
+    lazy_free(d->home_valid, pages);
     free((void *)d->zero_page);
-    free(d->lost);
-    free(d->home_copy);
+    lazy_free(d->lost, pages);
+    lazy_free(d->home_copy, pages * d->ps);
     free(d->slots);
     free(d->slot_bufs);
-    free(d->pending);
+    lazy_free(d->pending, pages * sizeof(*d->pending));
     free(d->io_buf);
-    free(d->serve);
-    free(d->serve_flag);
-    free(d->txn_dir);
-    free(d->txn_wire);
+    lazy_free(d->serve, pages * sizeof(*d->serve));
+    lazy_free(d->serve_flag, pages);
+    lazy_free(d->txn_dir, pages * sizeof(*d->txn_dir));
+    lazy_free(d->txn_wire, pages * sizeof(*d->txn_wire));
     memset(d, 0, sizeof(*d));
 }
 
-#define START_FAIL(st_, ...)                        \
+#define SETUP_FAIL(st_, ...)                        \
     do {                                            \
         snprintf(err, errlen, __VA_ARGS__);         \
-        st = (st_);                                 \
-        goto fail;                                  \
+        return (st_);                               \
     } while (0)
 
-DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
+/*
+ * Everything but the transport: the region, homes, directory, tables.
+ * On error @err says why; the caller frees what was made (dsm_free).
+ * Context: process context, the engine not published.
+ */
+static DqStatus dsm_setup(DqDsm *d, const DqDsmConfig *cfg, bool attach,
+                          char *err, size_t errlen)
 {
-    DqDsm *d = &dsm_g;
-    DqXportConfig xc;
-    DqProtoLimits lim;
+    const int prot_all = PROT_READ | PROT_WRITE | PROT_EXEC;
+    long ps = sysconf(_SC_PAGESIZE);
+    int bound = cfg->initial_bound;
     DqFaultOps fops;
     DqDirOps dops;
     DqStatus st;
-    size_t i;
-    long ps = sysconf(_SC_PAGESIZE);
+    size_t i, pages;
 
-    if (__atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE) != NULL) {
-        snprintf(err, errlen, "the DSM engine is already running");
-        return DQ_ERR_USAGE;
-    }
-    memset(d, 0, sizeof(*d));
     d->cfg = *cfg;
     d->me = cfg->xport.node_id;
     d->nodes = cfg->xport.node_count;
@@ -1046,65 +1477,71 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     d->timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms :
                     DQ_DSM_REQUEST_TIMEOUT_MS;
     d->nslots = cfg->slots ? cfg->slots : DQ_DSM_DEFAULT_SLOTS;
-
-    if (cfg->xport.ops.on_message != NULL) {
-        START_FAIL(DQ_ERR_USAGE, "on_message belongs to the DSM engine");
+    /* dq_dsm_start() callers predate the field: 0 was read/write. */
+    if (!attach && bound == 0) {
+        bound = PROT_READ | PROT_WRITE;
     }
+
     if (cfg->home_policy == DQ_HOME_FIRST_TOUCH) {
-        START_FAIL(DQ_ERR_NOSYS, "first-touch homes are not supported yet");
+        SETUP_FAIL(DQ_ERR_NOSYS, "first-touch homes are not supported yet");
     }
     if (d->nodes == 0 || d->nodes > DQ_MAX_NODES || d->me >= d->nodes) {
-        START_FAIL(DQ_ERR_RANGE, "node %u of %u", d->me, d->nodes);
+        SETUP_FAIL(DQ_ERR_RANGE, "node %u of %u", d->me, d->nodes);
+    }
+    if (bound & ~prot_all) {
+        SETUP_FAIL(DQ_ERR_RANGE, "initial bound %#x is not PROT_* bits",
+                   (unsigned)bound);
     }
     st = dq_page_region_init(&d->region, cfg->base, cfg->len, DQ_PAGE_I,
-                             PROT_READ | PROT_WRITE);
+                             bound);
     if (st != DQ_OK) {
-        START_FAIL(st, "cannot register the region: %s", dq_status_str(st));
+        SETUP_FAIL(st, "cannot register the region: %s", dq_status_str(st));
     }
     d->region_ok = true;
+    d->pages = pages = d->region.pages;
     fops.obtain = dsm_obtain;
     fops.opaque = d;
     dq_fault_init(&d->fault, &d->region, &fops);
     st = dq_home_init(&d->home, cfg->home_policy, d->nodes,
                       cfg->home_block_shift, 0);
     if (st != DQ_OK) {
-        START_FAIL(st, "cannot set up homes: %s", dq_status_str(st));
+        SETUP_FAIL(st, "cannot set up homes: %s", dq_status_str(st));
     }
     d->home_ok = true;
     dops.act = dsm_act;
     dops.opaque = d;
     st = dq_dir_init(&d->dir, d->nodes, d->nodes * d->nslots + 16, &dops);
     if (st != DQ_OK) {
-        START_FAIL(st, "cannot set up the directory: %s", dq_status_str(st));
+        SETUP_FAIL(st, "cannot set up the directory: %s", dq_status_str(st));
     }
     d->dir_ok = true;
-    st = dq_proto_limits_init(&lim, (uint32_t)d->ps, cfg->xport.max_payload);
-    if (st != DQ_OK) {
-        START_FAIL(st, "bad limits: %s", dq_status_str(st));
-    }
-    d->buflen = dq_proto_max_msg_size(&lim);
+    /*
+     * A slot only ever receives the answer to a page request: a page at
+     * most (anything larger is refused with NOSPACE, as it must be).
+     */
+    d->buflen = dq_proto_tail_offset(DQ_MSG_GRANT_DATA) + d->ps;
 
-    d->entries = calloc(d->region.pages, sizeof(*d->entries));
-    d->homed = calloc(d->region.pages, 1);
-    d->home_valid = calloc(d->region.pages, 1);
+    /* Per page: reserved, backed only where pages are used. */
+    d->entries = lazy_alloc(pages * sizeof(*d->entries));
+    d->home_valid = lazy_alloc(pages);
+    d->lost = lazy_alloc(pages);
+    d->home_copy = lazy_alloc(pages * d->ps);
+    d->pending = lazy_alloc(pages * sizeof(*d->pending));
+    d->serve = lazy_alloc(pages * sizeof(*d->serve));
+    d->serve_flag = lazy_alloc(pages);
+    d->txn_dir = lazy_alloc(pages * sizeof(*d->txn_dir));
+    d->txn_wire = lazy_alloc(pages * sizeof(*d->txn_wire));
+    /* Small. */
+    d->entry_ok = calloc((pages + 63) / 64, sizeof(*d->entry_ok));
     d->zero_page = calloc(1, d->ps);
-    d->lost = calloc(d->region.pages, 1);
-    d->home_copy = calloc(d->region.pages, d->ps);
-    d->pending = calloc(d->region.pages, sizeof(*d->pending));
-    d->serve = calloc(d->region.pages, sizeof(*d->serve));
-    d->serve_flag = calloc(d->region.pages, 1);
-    d->txn_dir = calloc(d->region.pages, sizeof(uint64_t));
-    d->txn_wire = calloc(d->region.pages, sizeof(uint64_t));
     d->slots = calloc(d->nslots, sizeof(*d->slots));
     d->slot_bufs = calloc(d->nslots, d->buflen);
     d->io_buf = malloc(d->ps);
-    if (!d->entries || !d->homed || !d->home_valid || !d->zero_page ||
+    if (!d->entries || !d->entry_ok || !d->home_valid || !d->zero_page ||
         !d->lost || !d->home_copy || !d->pending ||
         !d->serve || !d->serve_flag || !d->txn_dir || !d->txn_wire ||
-        !d->slots || !d->slot_bufs ||
-        !d->io_buf) {
-        START_FAIL(DQ_ERR_NOMEM, "out of memory for %zu pages",
-                   d->region.pages);
+        !d->slots || !d->slot_bufs || !d->io_buf) {
+        SETUP_FAIL(DQ_ERR_NOMEM, "out of memory for %zu pages", pages);
     }
     for (i = 0; i < d->nslots; i++) {
         d->slots[i].buf = d->slot_bufs + i * d->buflen;
@@ -1113,40 +1550,100 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
         DqDsmEv *ev = calloc(1, sizeof(*ev) + d->ps);
 
         if (ev == NULL) {
-            START_FAIL(DQ_ERR_NOMEM, "out of memory");
+            SETUP_FAIL(DQ_ERR_NOMEM, "out of memory");
         }
         self_release(d, ev);
     }
     pthread_mutex_init(&d->home_lock, NULL);
     d->home_lock_ok = true;
-    for (i = 0; i < d->region.pages; i++) {
-        if (dq_home_of(&d->home, i) == d->me) {
-            d->homed[i] = 1;
-            dq_dir_entry_init(&d->entries[i], page_addr(d, i),
-                              DQ_DIR_NO_NODE);
-        }
+    return DQ_OK;
+}
+
+DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
+{
+    DqDsm *d = &dsm_g;
+    DqXportConfig xc;
+    DqXport *x;
+    DqStatus st;
+
+    if (__atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE) != NULL) {
+        snprintf(err, errlen, "the DSM engine is already running");
+        return DQ_ERR_USAGE;
     }
+    memset(d, 0, sizeof(*d));
+    if (cfg->xport.ops.on_message != NULL) {
+        snprintf(err, errlen, "on_message belongs to the DSM engine");
+        return DQ_ERR_USAGE;
+    }
+    st = dsm_setup(d, cfg, false, err, errlen);
+    if (st != DQ_OK) {
+        goto fail;
+    }
+    d->own_xport = true;
     xc = cfg->xport;
     xc.page_size = (uint32_t)d->ps;
     xc.ops.on_message = dsm_on_message;
     xc.ops.on_peer_failed = dsm_on_peer_failed;
     xc.ops.on_shutdown = dsm_on_shutdown;
     xc.opaque = d;
-    {
-        DqXport *x;
-
-        st = dq_xport_start(&xc, &x, err, errlen);
-        if (st != DQ_OK) {
-            goto fail;
-        }
-        __atomic_store_n(&d->x, x, __ATOMIC_RELEASE);
+    st = dq_xport_start(&xc, &x, err, errlen);
+    if (st != DQ_OK) {
+        goto fail;
     }
-    __atomic_store_n(&dsm_live, d, __ATOMIC_RELEASE);
+    /* The I/O thread may already be in dsm_on_message(): xport_of(). */
+    __atomic_store_n(&d->x, x, __ATOMIC_RELEASE);
+    __atomic_store_n(&dsm_live, d, __ATOMIC_SEQ_CST);
     return DQ_OK;
 
 fail:
     dsm_free(d);
     return st;
+}
+
+DqStatus dq_dsm_attach(const DqDsmConfig *cfg, DqXport *x, char *err,
+                       size_t errlen)
+{
+    DqDsm *d = &dsm_g;
+    const DqXportConfig *xc;
+    DqStatus st;
+    unsigned n;
+
+    if (__atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE) != NULL) {
+        snprintf(err, errlen, "the DSM engine is already running");
+        return DQ_ERR_USAGE;
+    }
+    if (x == NULL) {
+        snprintf(err, errlen, "no transport to attach to");
+        return DQ_ERR_USAGE;
+    }
+    xc = dq_xport_config(x);
+    if (xc->node_id != cfg->xport.node_id ||
+        xc->node_count != cfg->xport.node_count) {
+        snprintf(err, errlen, "the transport is node %u of %u, the DSM "
+                 "configuration says node %u of %u", xc->node_id,
+                 xc->node_count, cfg->xport.node_id, cfg->xport.node_count);
+        return DQ_ERR_USAGE;
+    }
+    if (xc->page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
+        snprintf(err, errlen, "the transport's page size is %u, the host's "
+                 "%ld", xc->page_size, sysconf(_SC_PAGESIZE));
+        return DQ_ERR_RANGE;
+    }
+    memset(d, 0, sizeof(*d));
+    st = dsm_setup(d, cfg, true, err, errlen);
+    if (st != DQ_OK) {
+        dsm_free(d);
+        return st;
+    }
+    d->x = x;
+    __atomic_store_n(&dsm_live, d, __ATOMIC_SEQ_CST);
+    /* Failures reported before we were there to hear them. */
+    for (n = 0; n < d->nodes; n++) {
+        if (n != d->me && dq_xport_peer_failed(x, n)) {
+            dsm_peer_failed(d, n);
+        }
+    }
+    return DQ_OK;
 }
 
 DqStatus dq_dsm_wait_ready(char *err, size_t errlen)
@@ -1258,9 +1755,14 @@ void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c)
 
 void dq_dsm_stop(void)
 {
-    DqDsm *d = __atomic_exchange_n(&dsm_live, NULL, __ATOMIC_ACQ_REL);
+    DqDsm *d = __atomic_exchange_n(&dsm_live, NULL, __ATOMIC_SEQ_CST);
 
-    if (d != NULL) {
-        dsm_free(d);
+    if (d == NULL) {
+        return;
     }
+    /* An attached transport's I/O thread may be inside a handler. */
+    while (__atomic_load_n(&dsm_users, __ATOMIC_SEQ_CST) != 0) {
+        nap(RETRY_SLEEP_NS / 10);
+    }
+    dsm_free(d);
 }

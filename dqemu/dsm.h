@@ -2,35 +2,38 @@
  * dsm.h - the coherence engine: pages, faults, directory and transport
  * joined into one distributed shared memory region per process.
  *
- * Design (DESIGN.md §5):
+ * Design (DESIGN.md §5; threads, locks and costs: docs/dsm.md):
  *
  * - Initial state: every page of the region starts UNCACHED in its home's
- *   directory with an all-zero home copy, and I (PROT_NONE) on every node;
- *   the region must be fresh anonymous memory (zeros) on every node.  The
- *   first toucher gets the zeros from the home.
- * - Home copy: each node keeps a private buffer as large as the region
- *   (calloc, so pages it does not home cost nothing) holding the home copy
- *   of every page it homes, apart from its own guest mapping: the home
- *   node is a requester like any other.  Homes: MASTER or HASH policies
- *   (home.h) over the page index within the region; FIRST_TOUCH is not
- *   supported yet (DQ_ERR_NOSYS).
- * - Threads: the transport's I/O thread answers INVAL and RECALL for pages
- *   this node holds (dq_page_set_state / dq_page_downgrade, then
- *   INVAL_ACK / RECALL_DATA) and forwards requests, acks and recalled
- *   data for pages this node homes to the DSM service thread.  The
- *   service thread alone owns the directory and the home copies and sends
- *   every home message (GRANT*, INVAL, RECALL, NACK) through one FIFO
- *   (dq_xport_send from a non-I/O thread), so per-pair order holds.  A
- *   faulting thread whose page is homed elsewhere calls
- *   dq_xport_request(); one homed here pushes a preallocated slot onto a
- *   lock-free list and wakes the service thread through an eventfd; the
- *   directory is never touched by a faulting thread.
+ *   directory with an all-zero home copy, and I on every node, its host
+ *   protection the page's bound (initial_bound) intersected with
+ *   PROT_NONE.  A page nobody claimed holds zeros for the cluster: the
+ *   first toucher gets them from the home.  dq_dsm_claim_range() makes
+ *   the home's current local contents the page's data instead (a loaded
+ *   ELF image, a fresh mapping).
+ * - Homes: MASTER or HASH policies (home.h) over the page index within
+ *   the region; FIRST_TOUCH is not supported yet (DQ_ERR_NOSYS).  Each
+ *   node keeps the home copies of the pages it homes apart from its own
+ *   guest mapping (the home node is a requester like any other).  Every
+ *   per-page table (directory entries, home copies, ...) is reserved
+ *   untouched and filled in as pages are first used, so a region of
+ *   4 GiB costs a few MB until it is used.
+ * - Threads: no thread of the engine's own.  A faulting thread whose
+ *   page is homed elsewhere sends its request itself (dq_xport_request)
+ *   and sleeps; one whose page is homed here runs the directory itself
+ *   under the engine's home lock.  The transport's I/O thread obeys
+ *   INVAL and RECALL for pages this node holds, runs the directory for
+ *   remote requests, acks and recalled data, and finishes transactions a
+ *   local fault had to wait for.
  * - A grant that arrived but is not installed yet when an INVAL or RECALL
  *   for the same page follows it (FIFO) is installed by the I/O thread
  *   first, so the invalidation applies to it.
+ * - The transport: dq_dsm_start() creates its own; dq_dsm_attach() runs
+ *   over one the program created, whose on_message and on_peer_failed
+ *   forward to dq_dsm_handle_message() and dq_dsm_handle_peer_failed().
  * - One engine per process (the SIGSEGV handler has no argument).
  * - Not yet: leases for atomics, forwarding, writeback/eviction,
- *   first-touch homes, statistics beyond the counters below.
+ *   first-touch homes, re-homing the pages of a dead home.
  */
 #ifndef DQEMU_DSM_H
 #define DQEMU_DSM_H
@@ -46,10 +49,12 @@
 
 typedef struct DqDsmConfig {
     /*
-     * The transport.  ops.on_message is the engine's own and must be
-     * NULL; on_peer_failed and on_shutdown, if set, are called after the
-     * engine's own handling, with xport.opaque.  page_size is set by the
-     * engine (the host page size).
+     * The transport.  dq_dsm_start(): ops.on_message is the engine's own
+     * and must be NULL; on_peer_failed and on_shutdown, if set, are
+     * called after the engine's own handling, with xport.opaque;
+     * page_size is set by the engine (the host page size).
+     * dq_dsm_attach(): only node_id and node_count are used (and must be
+     * the transport's); everything else here is the caller's business.
      */
     DqXportConfig xport;
     void *base;                 /* same address on every node */
@@ -58,6 +63,33 @@ typedef struct DqDsmConfig {
     unsigned home_block_shift;  /* pages per home block: 2^shift */
     unsigned request_timeout_ms; /* 0: DQ_DSM_REQUEST_TIMEOUT_MS */
     unsigned slots;             /* 0: DQ_DSM_DEFAULT_SLOTS */
+    /*
+     * The bound (PROT_* bits, dq_page_set_max_prot) every page starts
+     * with; dq_dsm_set_bound() changes it per range.  dq_dsm_attach()
+     * takes it as it is, so PROT_NONE (0) makes every page NOT_OURS for
+     * dq_dsm_fault() until the program says what is mapped.
+     * dq_dsm_start() reads 0 as PROT_READ | PROT_WRITE, its behaviour
+     * before the field existed.  Other bits than PROT_READ, PROT_WRITE,
+     * PROT_EXEC: DQ_ERR_RANGE.
+     */
+    int initial_bound;
+    /*
+     * If set: this node's copy of the page at @page_addr just went from
+     * S or M to I because its home invalidated or recalled it, i.e.
+     * another node is about to write it (not called for
+     * dq_dsm_drop_range(), whose caller knows).  Called with no engine
+     * lock held and without the page's TRANSIT bit, on the transport's
+     * I/O thread or, for a page homed here, on whichever thread ran the
+     * home directory: the I/O thread, a thread in dq_dsm_acquire_range()
+     * or dq_dsm_attach() (failures it catches up on), or a faulting
+     * thread inside its SIGSEGV handler.  So the callee
+     * must be async-signal-safe (set a bit, write an eventfd) and must
+     * not touch DSM memory or call into the engine.  A page invalidated
+     * by a remote home is reported before this node's ack leaves; one
+     * homed here may be reported just after the grant to the writer left.
+     */
+    void (*on_page_dropped)(void *opaque, uintptr_t page_addr);
+    void *page_opaque;          /* on_page_dropped's first argument */
 } DqDsmConfig;
 
 /*
@@ -74,10 +106,13 @@ typedef struct DqDsmConfig {
     X(invals_sent,    "messages", "invalidations sent as home")            \
     X(invals,         "messages", "invalidations received and obeyed")     \
     X(recalls_sent,   "messages", "recalls sent as home")                  \
-    X(recalls,        "messages", "recalls received and obeyed")           \
+    X(recalls,        "messages", "recalls received and answered")         \
     X(late_installs,  "pages",    "grants installed by the I/O thread")    \
     X(proto_errors,   "events",   "events the directory refused")          \
-    X(data_lost,      "pages",    "pages whose only copy died with a node") \
+    X(data_lost,      "pages",    "pages whose only copy died or was dropped") \
+    X(claims,         "pages",    "pages taken in M with their contents")  \
+    X(claims_busy,    "pages",    "pages a claim left: transaction in flight") \
+    X(drops,          "pages",    "copies dropped without writeback")      \
     X(msgs_sent,      "messages", "messages sent (all kinds)")             \
     X(bytes_sent,     "bytes",    "bytes sent (headers included)")         \
     X(msgs_received,  "messages", "messages received (all kinds)")         \
@@ -97,21 +132,113 @@ typedef struct DqDsmCounters {
 } DqDsmCounters;
 
 /*
- * Register the region, set up the directory and start the transport and
- * the service thread.  The region must already be mapped (read/write,
- * zero-filled) at the same address on every node; it is made PROT_NONE
- * here.  Returns at once; dq_dsm_wait_ready() waits for the cluster.
- * On error @err says what failed and nothing is left running.
+ * Register the region, set up the directory and start the transport.
+ * The region must already be mapped (read/write, zero-filled) at the
+ * same address on every node; it is made PROT_NONE here.  Returns at
+ * once; dq_dsm_wait_ready() waits for the cluster.  On error @err says
+ * what failed and nothing is left running.
  * Context: process context, once per process.
  */
 DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen);
+
+/*
+ * Same as dq_dsm_start() over a transport @x the caller started with its
+ * own ops (ready, or becoming ready): only cfg->xport.node_id and
+ * node_count are used from cfg->xport, and they must be @x's; @x's page
+ * size must be the host's.  The caller's on_message must pass every
+ * message to dq_dsm_handle_message() and its on_peer_failed to
+ * dq_dsm_handle_peer_failed().  A peer @x declared failed before this
+ * call is taken into account here.  DSM messages that arrive before this
+ * returns are not consumed (the caller drops them and the requester
+ * times out): attach on every node before any node can fault, e.g. before
+ * dq_xport_wait_ready() returns anywhere.  The region keeps its contents
+ * and is made PROT_NONE.  dq_dsm_stop() leaves @x running; free it after.
+ * DQ_ERR_USAGE (already running, @x NULL or not matching), DQ_ERR_RANGE,
+ * DQ_ERR_NOSYS, DQ_ERR_NOMEM, the page region's errors; @err says which.
+ * Context: process context, once per process; not the I/O thread.
+ */
+DqStatus dq_dsm_attach(const DqDsmConfig *cfg, DqXport *x, char *err,
+                       size_t errlen);
+
+/*
+ * For the on_message of a transport the engine is attached to: handle
+ * @msg if it is one of the engine's (READ_REQ .. NACK: requests, grants,
+ * invalidations, recalls and their answers, late ones included) and
+ * return true; false for anything else (CALL, CALL_REPLY, ...) and when
+ * no engine is attached, so the caller handles or drops it.
+ * Context: the transport's I/O thread.
+ */
+bool dq_dsm_handle_message(const DqMsg *msg);
+
+/*
+ * For the on_peer_failed of a transport the engine is attached to: the
+ * engine forgets @node's copies, refuses the pages only it had, fails
+ * requests waiting on it.  A no-op when not attached.
+ * Context: the transport's I/O thread.
+ */
+void dq_dsm_handle_peer_failed(unsigned node, const char *why);
+
+/*
+ * Set the bound of every page of [@addr, @addr + @len) (page-aligned,
+ * inside the region) to @prot: dq_page_set_max_prot_range().  The host
+ * protection becomes state ∩ @prot at once, and is re-applied even where
+ * it looked right already (the caller may just have mmapped there).  A
+ * fault beyond the bound is NOT_OURS for dq_dsm_fault().  Stops at the
+ * first failure.  DQ_ERR_USAGE when not running, DQ_ERR_RANGE,
+ * DQ_ERR_PAGE_PROTECT.
+ * Context: any thread (QEMU's mprotect paths, under mmap_lock); takes
+ * the pages' TRANSIT bits a batch at a time in address order (one
+ * mprotect per run of pages), no lock of the engine's.
+ */
+DqStatus dq_dsm_set_bound(uintptr_t addr, size_t len, int prot);
+
+/*
+ * This node takes every page of [@addr, @addr + @len) (page-aligned,
+ * inside the region) in M with its CURRENT local contents as the page's
+ * data: the master right after the program loaded an image there, or
+ * after a fresh mmap put zeros or file data there.  This node must be
+ * the home of every page (MASTER homes on node 0), else DQ_ERR_USAGE
+ * and nothing changes.  Each directory entry becomes MODIFIED with this
+ * node as owner, whatever it was, forgetting other copies, and the page
+ * is no longer lost; an entry with a transaction in flight (or requests
+ * waiting) is left alone and counted in claims_busy.  The local state
+ * becomes M (no data moves; the protection is re-applied, state ∩
+ * bound).  The other nodes' copies are NOT touched: the caller has them
+ * call dq_dsm_drop_range() on the range, until then they may read
+ * their old copies.  Stops at the first failure.  DQ_ERR_USAGE,
+ * DQ_ERR_RANGE, DQ_ERR_PAGE_PROTECT.
+ * Context: any thread but the I/O thread, not inside a fault; takes the
+ * engine's home lock, then the pages' TRANSIT bits a batch at a time.
+ */
+DqStatus dq_dsm_claim_range(uintptr_t addr, size_t len);
+
+/*
+ * This node's copies of [@addr, @addr + @len) (page-aligned, inside the
+ * region) become I without any writeback: their contents are being
+ * replaced by a new mapping elsewhere (the home claimed the range).  A
+ * fault of this node's in progress on a page is waited for first (its
+ * grant could otherwise be installed after the drop, stale).  Dropping a
+ * page the home still records this node as the owner of (no claim came
+ * first) loses its data: this node answers the home's next recall with a
+ * NACK, and the home refuses the page (DQ_ERR_DSM_PAGE_LOST, never its
+ * stale copy) until it claims it again.  on_page_dropped is not called.
+ * The protection is re-applied (state I ∩ bound).  Stops at the first
+ * failure.  DQ_ERR_USAGE when not running, DQ_ERR_RANGE,
+ * DQ_ERR_PAGE_PROTECT.
+ * Context: any thread but the I/O thread (a fault it waits for needs
+ * it), not inside a fault; takes the pages' PENDING bits, then their
+ * TRANSIT bits, a batch at a time in address order; no lock of the
+ * engine's.
+ */
+DqStatus dq_dsm_drop_range(uintptr_t addr, size_t len);
 
 /* dq_xport_wait_ready() of the engine's transport. */
 DqStatus dq_dsm_wait_ready(char *err, size_t errlen);
 
 /*
  * The engine's transport, for endpoint, shutdown and wait_shutdown; NULL
- * when not started.  Do not free it; dq_dsm_stop() does.
+ * when not started.  Do not free one dq_dsm_start() made; dq_dsm_stop()
+ * does.  An attached one is the caller's.
  */
 DqXport *dq_dsm_xport(void);
 
@@ -143,11 +270,14 @@ unsigned dq_dsm_hist_bucket(uint64_t ns);
 void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c);
 
 /*
- * Stop the service thread, free the transport (call dq_xport_shutdown /
- * wait_shutdown first to leave the cluster in order) and forget the
- * region; its memory keeps its last protections.  No fault may be in
- * progress or follow.  A no-op when not started.
- * Context: process context.
+ * Stop the engine and forget the region; its memory keeps its last
+ * protections.  A transport dq_dsm_start() made is freed (call
+ * dq_xport_shutdown / wait_shutdown first to leave the cluster in
+ * order); an attached one keeps running, and dq_dsm_handle_message() /
+ * handle_peer_failed() calls in progress on its I/O thread are waited
+ * for, later ones return false / do nothing.  No fault, claim, drop or
+ * set_bound may be in progress or follow.  A no-op when not started.
+ * Context: process context, not the I/O thread.
  */
 void dq_dsm_stop(void);
 
