@@ -7,13 +7,17 @@
  * (false), random reads and writes with per-node sequence numbers checked
  * exactly (stress), that a killed peer ends the run with a report, never
  * a hang (the driver kills a node during stress), and that the pages it
- * held are either intact elsewhere or refused as lost (lost).
- * tests/dsm/test_dsm.py drives it.
+ * held are either intact elsewhere or refused as lost (lost).  With the
+ * program owning the transport (dq_dsm_attach), that claims, drops,
+ * bounds and on_page_dropped work across processes, steered by CALLs
+ * (attach, 2 nodes), and what attaching to a 4 GiB region costs (cost,
+ * 1 node).  tests/dsm/test_dsm.py drives it.
  *
  * stdout: "node K: endpoint E", "node K: ready", "node K: running",
  * "node K: done SCENARIO", "node K: verified SCENARIO" (master),
  * "node K: peer-failed J at T", "dqemu: node K: dsm: ..." (the engine's
- * counters, dq_dsm_counters_print), "node K: shutdown C".
+ * counters, dq_dsm_counters_print), "node K: shutdown C", "node K: step
+ * S" (attach), "node 0: cost attach MS ms rss KB kB ..." (cost).
  * stderr: "dqemu: node K: <what failed>: <why>".
  * Exit: 0 done, 1 usage, 2 start-up failed, 3 a peer failed, 4 bad data,
  * 5 timeout.
@@ -23,6 +27,7 @@
 #endif
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -417,13 +422,656 @@ static int verify(const char *scenario, unsigned pages, unsigned iters)
     return 0;
 }
 
+/* ---- attach: the program owns the transport --------------------------- */
+
+/*
+ * CALL ops node 0 sends node 1, which runs them on its main thread (they
+ * fault; the I/O thread must not) and answers with a CALL_REPLY whose aux
+ * is a DqStatus (or 0 / 1 for a data check) and arg a value.
+ */
+enum {
+    OP_BOUND = 1,   /* arg page, aux prot, tail[0] pages: set_bound */
+    OP_CHECK,       /* arg page, aux pages, tail[0] id: read and compare */
+    OP_WRITE,       /* arg page, tail[0] id: write the pattern */
+    OP_DROP,        /* arg page, aux pages: drop_range */
+    OP_DROPS,       /* arg page: how often on_page_dropped named it */
+    OP_PROBE,       /* arg page, aux is_write: dq_dsm_fault() result */
+    OP_CLAIM,       /* arg page: claim_range (node 1 homes nothing) */
+    OP_ECHO,        /* answered on the I/O thread with the same bytes */
+    OP_QUIT,
+};
+
+#define ATT_PAGES       6       /* 0-3 data, 4 read-only on 1, 5 unmapped */
+#define ATT_MAX_PAYLOAD (256u * 1024u)
+#define ATT_BIG         (200u * 1000u)
+#define ATT_QUEUE       8
+
+typedef struct AttWork {
+    uint32_t op, aux;
+    uint64_t arg;
+    uint16_t src;
+    uint64_t req_id;
+    uint8_t id;                 /* tail[0], when there is one */
+} AttWork;
+
+static DqXport *att_x;
+static pthread_mutex_t att_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t att_cond = PTHREAD_COND_INITIALIZER;
+static AttWork att_q[ATT_QUEUE];
+static unsigned att_head, att_len;
+static unsigned att_odd;        /* messages the engine left us, not CALLs */
+static bool att_shutdown;       /* node 1: the master said stop */
+static uint32_t att_drops[64];  /* on_page_dropped per page, atomic */
+
+static uint64_t att_word(unsigned page, uint8_t id, size_t w)
+{
+    return ((uint64_t)id << 56) ^ ((uint64_t)page << 40) ^
+           (w * 0x9e3779b97f4a7c15ull >> 24);
+}
+
+static volatile uint64_t *att_page(unsigned page)
+{
+    return (volatile uint64_t *)(region + (size_t)page * ps);
+}
+
+static void att_fill(unsigned page, uint8_t id)
+{
+    volatile uint64_t *w = att_page(page);
+    size_t i;
+
+    for (i = 0; i < ps / 8; i++) {
+        w[i] = att_word(page, id, i);
+    }
+}
+
+/* 0 if @pages pages from @page hold pattern @id, else 1. */
+static int att_check(unsigned page, unsigned pages, uint8_t id)
+{
+    unsigned p;
+    size_t i;
+
+    for (p = page; p < page + pages; p++) {
+        volatile uint64_t *w = att_page(p);
+
+        for (i = 0; i < ps / 8; i++) {
+            if (w[i] != att_word(p, id, i)) {
+                dq_error("attach", "page %u word %zu is %#" PRIx64
+                         ", want %#" PRIx64, p, i, w[i],
+                         att_word(p, id, i));
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Async-signal-safe: may run in a faulting thread's SIGSEGV handler. */
+static void att_on_page_dropped(void *opaque, uintptr_t page_addr)
+{
+    size_t i = (page_addr - (uintptr_t)region) / ps;
+
+    (void)opaque;
+    if (i < 64) {
+        __atomic_fetch_add(&att_drops[i], 1, __ATOMIC_RELAXED);
+    }
+}
+
+/* Context: I/O thread. */
+static void att_on_message(void *opaque, const DqMsg *msg)
+{
+    DqMsg r;
+
+    (void)opaque;
+    if (dq_dsm_handle_message(msg)) {
+        if (msg->type == DQ_MSG_CALL || msg->type == DQ_MSG_CALL_REPLY) {
+            att_odd++;          /* the engine must leave CALLs alone */
+        }
+        return;
+    }
+    if (msg->type != DQ_MSG_CALL) {
+        att_odd++;
+        return;
+    }
+    if (msg->u.call.op == OP_ECHO) {
+        memset(&r, 0, sizeof(r));
+        r.type = DQ_MSG_CALL_REPLY;
+        r.dst = msg->src;
+        r.req_id = msg->req_id;
+        r.u.call.op = OP_ECHO;
+        r.u.call.arg = msg->tail_len;
+        r.tail = msg->tail;
+        r.tail_len = msg->tail_len;
+        if (dq_xport_send(att_x, &r) != DQ_OK) {
+            att_odd++;
+        }
+        return;
+    }
+    pthread_mutex_lock(&att_lock);
+    if (att_len == ATT_QUEUE) {
+        att_odd++;
+    } else {
+        AttWork *w = &att_q[(att_head + att_len++) % ATT_QUEUE];
+
+        w->op = msg->u.call.op;
+        w->aux = msg->u.call.aux;
+        w->arg = msg->u.call.arg;
+        w->src = msg->src;
+        w->req_id = msg->req_id;
+        w->id = msg->tail_len > 0 ? msg->tail[0] : 0;
+        pthread_cond_broadcast(&att_cond);
+    }
+    pthread_mutex_unlock(&att_lock);
+}
+
+static void att_on_peer_failed(void *opaque, unsigned node, const char *why)
+{
+    dq_dsm_handle_peer_failed(node, why);
+    on_peer_failed(opaque, node, why);
+    pthread_mutex_lock(&att_lock);
+    pthread_cond_broadcast(&att_cond);
+    pthread_mutex_unlock(&att_lock);
+}
+
+/* Node 1: the master gave up on the scenario (or finished it). */
+static void att_on_shutdown(void *opaque, uint32_t code)
+{
+    (void)opaque;
+    (void)code;
+    pthread_mutex_lock(&att_lock);
+    att_shutdown = true;
+    pthread_cond_broadcast(&att_cond);
+    pthread_mutex_unlock(&att_lock);
+}
+
+/* Node 1: run node 0's CALLs until OP_QUIT.  0 or an exit code. */
+static int att_serve(void)
+{
+    struct timespec dl;
+    DqFaultResult fr;
+    DqStatus st;
+    AttWork w;
+    DqMsg r;
+    uint64_t val;
+    uint32_t res;
+
+    for (;;) {
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += WAIT_S;
+        pthread_mutex_lock(&att_lock);
+        while (att_len == 0 && !peer_failed && !att_shutdown) {
+            if (pthread_cond_timedwait(&att_cond, &att_lock, &dl) != 0) {
+                break;
+            }
+        }
+        if (att_len == 0) {
+            pthread_mutex_unlock(&att_lock);
+            if (att_shutdown) {
+                dq_error("attach", "shut down before the scenario ended");
+                return EXIT_DATA;
+            }
+            return peer_failed ? EXIT_PEER : EXIT_TIME;
+        }
+        w = att_q[att_head];
+        att_head = (att_head + 1) % ATT_QUEUE;
+        att_len--;
+        pthread_mutex_unlock(&att_lock);
+
+        val = 0;
+        switch (w.op) {
+        case OP_BOUND:
+            res = dq_dsm_set_bound((uintptr_t)att_page((unsigned)w.arg),
+                                   (size_t)w.id * ps, (int)w.aux);
+            break;
+        case OP_CHECK:
+            res = (uint32_t)att_check((unsigned)w.arg, w.aux, w.id);
+            break;
+        case OP_WRITE:
+            att_fill((unsigned)w.arg, w.id);
+            res = 0;
+            break;
+        case OP_DROP:
+            res = dq_dsm_drop_range((uintptr_t)att_page((unsigned)w.arg),
+                                    (size_t)w.aux * ps);
+            break;
+        case OP_DROPS:
+            val = __atomic_load_n(&att_drops[w.arg % 64], __ATOMIC_RELAXED);
+            res = 0;
+            break;
+        case OP_PROBE:
+            st = DQ_OK;
+            fr = dq_dsm_fault((uintptr_t)att_page((unsigned)w.arg), w.aux != 0,
+                              &st);
+            val = (uint64_t)fr;
+            res = st;
+            break;
+        case OP_CLAIM:
+            res = dq_dsm_claim_range((uintptr_t)att_page((unsigned)w.arg),
+                                     ps);
+            break;
+        default:
+            res = 0;
+            break;
+        }
+        memset(&r, 0, sizeof(r));
+        r.type = DQ_MSG_CALL_REPLY;
+        r.dst = w.src;
+        r.req_id = w.req_id;
+        r.u.call.op = w.op;
+        r.u.call.aux = res;
+        r.u.call.arg = val;
+        st = dq_xport_send(att_x, &r);
+        if (st != DQ_OK) {
+            dq_error("attach", "reply to op %u: %s", w.op, dq_status_str(st));
+            return EXIT_PEER;
+        }
+        if (w.op == OP_QUIT) {
+            return 0;
+        }
+    }
+}
+
+/*
+ * Node 0: ask node 1 to run @op; its result in *@res, its value in *@val.
+ * Returns 0 or an exit code (the transport failed).
+ */
+static int att_call(uint32_t op, uint32_t aux, uint64_t arg, uint8_t id,
+                    uint32_t *res, uint64_t *val)
+{
+    static uint8_t buf[DQ_PROTO_HDR_SIZE + DQ_BODY_CALL + 64];
+    DqMsg q, r;
+    DqStatus st;
+
+    memset(&q, 0, sizeof(q));
+    q.type = DQ_MSG_CALL;
+    q.dst = 1;
+    q.u.call.op = op;
+    q.u.call.aux = aux;
+    q.u.call.arg = arg;
+    q.tail = &id;
+    q.tail_len = 1;
+    st = dq_xport_request(att_x, &q, &r, buf, sizeof(buf),
+                          DQ_XPORT_WAIT_FOREVER);
+    if (st != DQ_OK) {
+        dq_error("attach", "op %u: %s", op, dq_status_str(st));
+        return st == DQ_ERR_XPORT_PEER_FAILED ? EXIT_PEER : EXIT_TIME;
+    }
+    if (r.type != DQ_MSG_CALL_REPLY || r.u.call.op != op) {
+        dq_error("attach", "op %u: answered with %s op %u", op,
+                 dq_msg_type_name(r.type), r.u.call.op);
+        return EXIT_DATA;
+    }
+    *res = r.u.call.aux;
+    if (val != NULL) {
+        *val = r.u.call.arg;
+    }
+    return 0;
+}
+
+/* Fail the attach scenario at step @what unless @cond. */
+#define ATT_EXPECT(cond, what, ...)                                       \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            dq_error("attach", what ": " __VA_ARGS__);                    \
+            return EXIT_DATA;                                             \
+        }                                                                 \
+    } while (0)
+
+#define ATT_CALL(op, aux, arg, id, res, val)                              \
+    do {                                                                  \
+        int rc_ = att_call(op, aux, arg, id, res, val);                   \
+        if (rc_ != 0) {                                                   \
+            return rc_;                                                   \
+        }                                                                 \
+    } while (0)
+
+static void att_step(const char *what)
+{
+    printf("node %u: step %s\n", node_id, what);
+    fflush(stdout);
+}
+
+/* A fresh read/write mapping over pages [@page, @page + @n), as mmap. */
+static bool att_remap(unsigned page, unsigned n)
+{
+    void *want = (void *)att_page(page);
+
+    return mmap(want, (size_t)n * ps, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == want;
+}
+
+/* Node 0's side of the attach scenario.  0 or an exit code. */
+static int att_drive(void)
+{
+    const int rw = PROT_READ | PROT_WRITE;
+    DqDsmCounters c0, c1;
+    DqStatus st = DQ_OK;
+    uint8_t *big, *buf;
+    size_t buflen;
+    uint32_t res;
+    uint64_t val;
+    DqMsg q, r;
+
+    /* Nothing is mapped yet: the initial bound is PROT_NONE. */
+    ATT_EXPECT(dq_dsm_fault((uintptr_t)att_page(0), false, &st) ==
+               DQ_FAULT_NOT_OURS, "bound", "page 0 is ours before a bound");
+    ATT_EXPECT(dq_dsm_claim_range((uintptr_t)att_page(0) + 8, ps) ==
+               DQ_ERR_RANGE, "claim", "unaligned range accepted");
+    ATT_EXPECT(dq_dsm_claim_range((uintptr_t)att_page(0), 64 * ps) ==
+               DQ_ERR_RANGE, "claim", "range beyond the region accepted");
+
+    /* The "loader": a fresh mapping, an image written, then shared. */
+    dq_dsm_counters(&c0);
+    ATT_EXPECT(att_remap(0, 5), "load", "mmap failed");
+    for (unsigned p = 0; p < 5; p++) {
+        att_fill(p, 1);
+    }
+    ATT_EXPECT(dq_dsm_claim_range((uintptr_t)att_page(0), 5 * ps) == DQ_OK,
+               "claim", "pages 0-4 refused");
+    ATT_EXPECT(dq_dsm_set_bound((uintptr_t)att_page(0), 5 * ps, rw) ==
+               DQ_OK, "bound", "pages 0-4 refused");
+    ATT_EXPECT(att_check(0, 5, 1) == 0, "claim", "own image changed");
+    att_fill(4, 1);             /* written in M: no fault either */
+    dq_dsm_counters(&c1);
+    ATT_EXPECT(c1.claims - c0.claims == 5 && c1.claims_busy == 0,
+               "claim", "claims %" PRIu64 " busy %" PRIu64,
+               c1.claims - c0.claims, c1.claims_busy);
+    ATT_EXPECT(c1.read_faults + c1.write_faults + c1.upgrade_faults ==
+               c0.read_faults + c0.write_faults + c0.upgrade_faults,
+               "claim", "claimed pages faulted");
+    ATT_EXPECT(dq_dsm_fault((uintptr_t)att_page(5), true, &st) ==
+               DQ_FAULT_NOT_OURS, "bound", "unmapped page 5 is ours");
+    att_step("loaded");
+
+    /* Node 1's layout: 0-3 read/write, 4 read-only, 5 nothing. */
+    ATT_CALL(OP_BOUND, rw, 0, 4, &res, NULL);
+    ATT_EXPECT(res == DQ_OK, "bound", "node 1: %s", dq_status_str(res));
+    ATT_CALL(OP_BOUND, PROT_READ, 4, 1, &res, NULL);
+    ATT_EXPECT(res == DQ_OK, "bound", "node 1: %s", dq_status_str(res));
+    ATT_CALL(OP_PROBE, 0, 5, 0, &res, &val);
+    ATT_EXPECT(val == DQ_FAULT_NOT_OURS, "bound",
+               "node 1: read of unmapped page 5 gave %" PRIu64, val);
+    ATT_CALL(OP_PROBE, 1, 4, 0, &res, &val);
+    ATT_EXPECT(val == DQ_FAULT_NOT_OURS, "bound",
+               "node 1: write to read-only page 4 gave %" PRIu64, val);
+    ATT_CALL(OP_PROBE, 0, 4, 0, &res, &val);
+    ATT_EXPECT(val == DQ_FAULT_HANDLED && res == DQ_OK, "bound",
+               "node 1: read of page 4 gave %" PRIu64 " (%s)", val,
+               dq_status_str(res));
+    att_step("bounds");
+
+    /* Node 1 reads the image through faults. */
+    ATT_CALL(OP_CHECK, 5, 0, 1, &res, NULL);
+    ATT_EXPECT(res == 0, "read", "node 1 saw other data");
+    att_step("read");
+
+    /* Node 1 writes page 0 (it had S): the home's own S copy goes. */
+    ATT_EXPECT(__atomic_load_n(&att_drops[0], __ATOMIC_RELAXED) == 0,
+               "dropped", "page 0 reported before it went");
+    ATT_CALL(OP_WRITE, 0, 0, 2, &res, NULL);
+    ATT_EXPECT(__atomic_load_n(&att_drops[0], __ATOMIC_RELAXED) == 1,
+               "dropped", "home's copy of page 0 reported %u times",
+               __atomic_load_n(&att_drops[0], __ATOMIC_RELAXED));
+    ATT_EXPECT(att_check(0, 1, 2) == 0, "write", "node 1's write not seen");
+    att_step("written");
+
+    /* A new mapping at page 0 on the home: it claims, node 1 drops. */
+    ATT_EXPECT(att_remap(0, 1), "remap", "mmap failed");
+    att_fill(0, 3);
+    ATT_EXPECT(dq_dsm_claim_range((uintptr_t)att_page(0), ps) == DQ_OK,
+               "reclaim", "page 0 refused");
+    ATT_EXPECT(dq_dsm_set_bound((uintptr_t)att_page(0), ps, rw) == DQ_OK,
+               "reclaim", "bound refused");
+    ATT_CALL(OP_DROP, 1, 0, 0, &res, NULL);
+    ATT_EXPECT(res == DQ_OK, "drop", "node 1: %s", dq_status_str(res));
+    ATT_CALL(OP_CHECK, 1, 0, 3, &res, NULL);
+    ATT_EXPECT(res == 0, "reclaim", "node 1 did not see the new page 0");
+    ATT_CALL(OP_DROPS, 0, 0, 0, &res, &val);
+    ATT_EXPECT(val == 0, "dropped",
+               "node 1 reported page 0 %" PRIu64 " times (a drop_range)",
+               val);
+    att_step("reclaimed");
+
+    /* The home writes page 1, which node 1 shares: node 1 is told. */
+    att_fill(1, 4);
+    ATT_CALL(OP_DROPS, 0, 1, 0, &res, &val);
+    ATT_EXPECT(val == 1, "dropped", "node 1 reported page 1 %" PRIu64
+               " times", val);
+    ATT_CALL(OP_CHECK, 1, 1, 4, &res, NULL);
+    ATT_EXPECT(res == 0, "write", "node 1 did not see the home's write");
+    att_step("invalidated");
+
+    /*
+     * A drop the home did not ask for: node 1 writes page 2 (M) and
+     * drops it.  Its data is gone, so the home refuses the page (never
+     * serves its stale copy) until it claims the page again, with its
+     * own contents: still image 1, which node 1 then reads.
+     */
+    ATT_CALL(OP_WRITE, 0, 2, 5, &res, NULL);
+    ATT_CALL(OP_DROP, 1, 2, 0, &res, NULL);
+    ATT_EXPECT(res == DQ_OK, "drop", "node 1: %s", dq_status_str(res));
+    st = dq_dsm_acquire_range((uintptr_t)att_page(2), ps, false);
+    ATT_EXPECT(st == DQ_ERR_DSM_PAGE_LOST, "lost",
+               "home read of a page dropped in M: %s", dq_status_str(st));
+    ATT_EXPECT(dq_dsm_claim_range((uintptr_t)att_page(2), ps) == DQ_OK,
+               "lost", "claim refused");
+    ATT_EXPECT(att_check(2, 1, 1) == 0, "lost", "claimed page changed");
+    ATT_CALL(OP_CHECK, 1, 2, 1, &res, NULL);
+    ATT_EXPECT(res == 0, "lost", "node 1 did not see the claimed page");
+    att_step("lost");
+
+    /* Only the home claims. */
+    ATT_CALL(OP_CLAIM, 0, 0, 0, &res, NULL);
+    ATT_EXPECT(res == DQ_ERR_USAGE, "claim", "node 1 claimed: %s",
+               dq_status_str(res));
+
+    /* 200 KB each way, request forever, echo from the I/O thread. */
+    buflen = dq_xport_max_msg_size(att_x);
+    big = malloc(ATT_BIG);
+    buf = malloc(buflen);
+    if (big == NULL || buf == NULL) {
+        free(big);
+        free(buf);
+        return 1;
+    }
+    for (size_t i = 0; i < ATT_BIG; i++) {
+        big[i] = (uint8_t)(i * 13 + (i >> 10));
+    }
+    memset(&q, 0, sizeof(q));
+    q.type = DQ_MSG_CALL;
+    q.dst = 1;
+    q.u.call.op = OP_ECHO;
+    q.tail = big;
+    q.tail_len = ATT_BIG;
+    st = dq_xport_request(att_x, &q, &r, buf, buflen, DQ_XPORT_WAIT_FOREVER);
+    res = st == DQ_OK && r.type == DQ_MSG_CALL_REPLY &&
+          r.u.call.arg == ATT_BIG && r.tail_len == ATT_BIG &&
+          memcmp(r.tail, big, ATT_BIG) == 0;
+    free(big);
+    free(buf);
+    ATT_EXPECT(res, "echo", "200 KB CALL: %s", dq_status_str(st));
+    att_step("echoed");
+
+    ATT_CALL(OP_QUIT, 0, 0, 0, &res, NULL);
+    ATT_EXPECT(att_odd == 0, "messages", "%u odd messages", att_odd);
+    return 0;
+}
+
+/*
+ * The attach scenario on either node: start our own transport, attach
+ * before waiting for the cluster, then drive (node 0) or serve (node 1).
+ */
+static int run_attach(DqDsmConfig *cfg)
+{
+    DqXportConfig xc = cfg->xport;
+    char err[DQ_ERRBUF_SIZE];
+    DqDsmCounters c;
+    uint32_t code = 0;
+    DqStatus st;
+    int rc;
+
+    xc.page_size = (uint32_t)ps;
+    xc.max_payload = ATT_MAX_PAYLOAD;
+    xc.ops.on_message = att_on_message;
+    xc.ops.on_peer_failed = att_on_peer_failed;
+    xc.ops.on_shutdown = att_on_shutdown;
+    xc.opaque = NULL;
+    st = dq_xport_start(&xc, &att_x, err, sizeof(err));
+    if (st != DQ_OK) {
+        dq_error("cannot start the transport", "%s", err);
+        return EXIT_START;
+    }
+    cfg->initial_bound = PROT_NONE;
+    cfg->on_page_dropped = att_on_page_dropped;
+    /* Only node_id and node_count count: these must be ignored. */
+    cfg->xport.master_endpoint = "tcp://ignored:1";
+    cfg->xport.ops.on_message = att_on_message;
+    st = dq_dsm_attach(cfg, att_x, err, sizeof(err));
+    if (st != DQ_OK) {
+        dq_error("cannot attach the DSM engine", "%s", err);
+        dq_xport_free(att_x);
+        return EXIT_START;
+    }
+    printf("node %u: endpoint %s\n", node_id, dq_xport_endpoint(att_x));
+    fflush(stdout);
+    st = dq_xport_wait_ready(att_x, err, sizeof(err));
+    if (st != DQ_OK) {
+        dq_error(node_id == 0 ? "cluster start-up failed" :
+                 "cannot join the cluster", "%s", err);
+        if (node_id == 0) {
+            dq_xport_shutdown(att_x, EXIT_START);
+        }
+        dq_dsm_stop();
+        dq_xport_free(att_x);
+        return EXIT_START;
+    }
+    printf("node %u: ready\n", node_id);
+    fflush(stdout);
+
+    rc = node_id == 0 ? att_drive() : att_serve();
+    if (rc == 0) {
+        printf("node %u: done attach\n", node_id);
+        if (node_id == 0) {
+            printf("node 0: verified attach\n");
+        }
+        fflush(stdout);
+    }
+    if (node_id == 0) {
+        st = dq_xport_shutdown(att_x, (uint32_t)rc);
+        if (st != DQ_OK) {
+            dq_error("shutdown", "%s", dq_status_str(st));
+        }
+        code = (uint32_t)rc;
+    } else if (rc == 0) {
+        st = dq_xport_wait_shutdown(att_x, WAIT_S * 1000, &code, err,
+                                    sizeof(err));
+        if (st != DQ_OK) {
+            dq_error("cluster run failed", "%s", err);
+            rc = EXIT_PEER;
+        }
+    }
+    dq_dsm_counters(&c);
+    dq_dsm_counters_print(stdout, node_id, &c);
+    printf("node %u: shutdown %u faults %" PRIu64 "/%" PRIu64 "/%" PRIu64
+           " served %" PRIu64 " errors %" PRIu64 "\n", node_id, code,
+           c.read_faults, c.write_faults, c.upgrade_faults,
+           c.home_requests, c.proto_errors);
+    fflush(stdout);
+    dq_dsm_stop();
+    /* Ours, not the engine's: still alive after dq_dsm_stop(). */
+    if (dq_dsm_handle_message(&(DqMsg){ .type = DQ_MSG_INVAL }) ||
+        dq_xport_endpoint(att_x)[0] == '\0') {
+        dq_error("attach", "engine still attached after dq_dsm_stop");
+        rc = rc != 0 ? rc : EXIT_DATA;
+    }
+    dq_xport_free(att_x);
+    return rc != 0 ? rc : (int)code;
+}
+
+/* ---- cost: attaching to a 32-bit guest's space ------------------------- */
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2) {
+            res = 0;
+        }
+        fclose(f);
+    }
+    return res * (long)(ps / 1024);
+}
+
+/*
+ * Attach node 0 of a 1-node cluster (MASTER homes) to @len bytes of
+ * reserved space, as QEMU's guest space is, and report the time and the
+ * memory it took; then what claiming and bounding 16 MB of it costs.
+ */
+static int run_cost(DqDsmConfig *cfg, size_t len)
+{
+    const size_t claim = 16u << 20;
+    DqXportConfig xc = cfg->xport;
+    char err[DQ_ERRBUF_SIZE];
+    double t0, t_attach, t_claim;
+    long rss0, rss1;
+    DqStatus st;
+    void *p;
+
+    p = mmap(cfg->base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+             MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != cfg->base) {
+        dq_error("cost", "cannot reserve %zu bytes", len);
+        return EXIT_START;
+    }
+    cfg->len = len;
+    xc.page_size = (uint32_t)ps;
+    xc.node_count = 1;
+    st = dq_xport_start(&xc, &att_x, err, sizeof(err));
+    if (st != DQ_OK) {
+        dq_error("cannot start the transport", "%s", err);
+        return EXIT_START;
+    }
+    cfg->xport.node_count = 1;
+    cfg->initial_bound = PROT_NONE;
+    rss0 = rss_kb();
+    t0 = now_s();
+    st = dq_dsm_attach(cfg, att_x, err, sizeof(err));
+    t_attach = now_s() - t0;
+    rss1 = rss_kb();
+    if (st != DQ_OK) {
+        dq_error("cannot attach the DSM engine", "%s", err);
+        dq_xport_free(att_x);
+        return EXIT_START;
+    }
+    t0 = now_s();
+    if (mmap(cfg->base, claim, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != cfg->base ||
+        dq_dsm_claim_range((uintptr_t)cfg->base, claim) != DQ_OK ||
+        dq_dsm_set_bound((uintptr_t)cfg->base, claim,
+                         PROT_READ | PROT_WRITE) != DQ_OK) {
+        dq_error("cost", "cannot claim %zu bytes", claim);
+        st = DQ_ERR_RANGE;
+    }
+    t_claim = now_s() - t0;
+    printf("node 0: cost attach %.1f ms rss %ld kB pages %zu "
+           "claim+bound %.2f us/page\n", t_attach * 1e3, rss1 - rss0,
+           len / ps, t_claim * 1e6 / (double)(claim / ps));
+    fflush(stdout);
+    dq_dsm_stop();
+    dq_xport_free(att_x);
+    return st == DQ_OK ? 0 : EXIT_DATA;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: dsm-test --node K --nodes N [--master EP]\n"
-            "       --scenario prodcons|false|stress|lost (3 nodes)\n"
+            "       --scenario prodcons|false|stress|lost (3 nodes)|\n"
+            "                  attach (2 nodes)|cost (1 node)\n"
             "       [--home master|hash]\n"
-            "       [--pages P] [--iters I] [--seed S] [--fail-ms MS]\n");
+            "       [--pages P] [--iters I] [--seed S] [--fail-ms MS]\n"
+            "       [--len-mb M] (cost)\n");
 }
 
 int main(int argc, char **argv)
@@ -438,6 +1086,7 @@ int main(int argc, char **argv)
         { "iters", required_argument, NULL, 'i' },
         { "seed", required_argument, NULL, 'S' },
         { "fail-ms", required_argument, NULL, 'f' },
+        { "len-mb", required_argument, NULL, 'L' },
         { NULL, 0, NULL, 0 },
     };
     DqDsmConfig cfg;
@@ -446,6 +1095,7 @@ int main(int argc, char **argv)
     char err[DQ_ERRBUF_SIZE];
     const char *scenario = NULL;
     unsigned pages = 8, iters = 1000, n;
+    size_t len_mb = 4096;
     uint64_t seed = 1;
     uint32_t code = 0;
     size_t len;
@@ -475,19 +1125,33 @@ int main(int argc, char **argv)
         case 'S': seed = strtoull(optarg, NULL, 0); break;
         case 'f': cfg.xport.failure_timeout_ms = (unsigned)atoi(optarg);
                   break;
+        case 'L': len_mb = strtoull(optarg, NULL, 0); break;
         default: usage(); return 1;
         }
     }
-    if (!have_node || nodes < 2 || nodes > DQ_MAX_NODES || optind != argc ||
+    if (!have_node || nodes < 1 || nodes > DQ_MAX_NODES || optind != argc ||
         scenario == NULL || pages == 0 ||
         (strcmp(scenario, "prodcons") && strcmp(scenario, "false") &&
-         strcmp(scenario, "stress") && strcmp(scenario, "lost")) ||
-        (strcmp(scenario, "lost") == 0 && (nodes != 3 || pages < 2))) {
+         strcmp(scenario, "stress") && strcmp(scenario, "lost") &&
+         strcmp(scenario, "attach") && strcmp(scenario, "cost")) ||
+        (strcmp(scenario, "lost") == 0 && (nodes != 3 || pages < 2)) ||
+        (strcmp(scenario, "attach") == 0 && nodes != 2) ||
+        (strcmp(scenario, "cost") == 0 && (nodes != 1 || len_mb == 0)) ||
+        (strcmp(scenario, "cost") != 0 && nodes < 2)) {
         usage();
         return 1;
     }
 
     ps = (size_t)sysconf(_SC_PAGESIZE);
+    cfg.xport.node_id = node_id;
+    cfg.xport.node_count = nodes;
+    if (strcmp(scenario, "cost") == 0) {
+        cfg.base = (void *)(uintptr_t)REGION_ADDR;
+        return run_cost(&cfg, len_mb << 20);
+    }
+    if (strcmp(scenario, "attach") == 0) {
+        pages = ATT_PAGES - 2;  /* the region below is pages + 2 */
+    }
     len = (2 + (size_t)pages) * ps;
     p = mmap((void *)(uintptr_t)REGION_ADDR, len, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -504,11 +1168,12 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL);
 
-    cfg.xport.node_id = node_id;
-    cfg.xport.node_count = nodes;
-    cfg.xport.ops.on_peer_failed = on_peer_failed;
     cfg.base = p;
     cfg.len = len;
+    if (strcmp(scenario, "attach") == 0) {
+        return run_attach(&cfg);
+    }
+    cfg.xport.ops.on_peer_failed = on_peer_failed;
     st = dq_dsm_start(&cfg, err, sizeof(err));
     if (st != DQ_OK) {
         dq_error("cannot start the DSM engine", "%s", err);

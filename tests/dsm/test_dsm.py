@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from nodeproc import (BUILD, NodeProcess, cases, check_unfinished)
+from nodeproc import (BUILD, SANITIZED, NodeProcess, cases,
+                      check_unfinished)
 
 PROG = BUILD / "dsm-test"
 
@@ -192,3 +193,45 @@ def test_statistics_add_up_across_the_cluster(cluster, home):
     # on the obeying side).
     assert 0 < total["invals_sent"] <= total["invals"], total
     assert 0 < total["recalls_sent"], total
+
+
+def test_attached_engine_claims_drops_bounds_and_reports_drops(cluster):
+    """The program owns the transport (dq_dsm_attach), CALLs steer node 1.
+    Node 0 loads an image into a fresh mapping and claims it, node 1
+    reads it through faults; a page bounded PROT_NONE or written beyond a
+    read-only bound is NOT_OURS; node 1 writes a page (the home's own
+    copy is reported dropped), node 0 maps it anew and claims it again,
+    node 1 drops its copy and reads node 0's new data; node 0 writes a
+    page node 1 shares and node 1 is told; a page node 1 drops in M
+    without a claim is refused as lost, then claimed back; a 200 KB CALL
+    is echoed."""
+    nodes = cluster(2, ["--scenario", "attach"])
+    run_ok(nodes, "attach")
+    out0 = nodes[0].out
+    for step in ("loaded", "bounds", "read", "written", "reclaimed",
+                 "invalidated", "lost", "echoed"):
+        assert f"node 0: step {step}" in out0, out0
+    s0, _ = stats_of(out0)
+    s1, _ = stats_of(nodes[1].out)
+    assert s0["claims"] == 7 and s0["claims_busy"] == 0, s0
+    assert s0["data_lost"] == 1, s0
+    assert s1["claims"] == 0 and s1["drops"] == 2, s1
+    assert s1["invals"] >= 1 and s0["proto_errors"] == 0, (s0, s1)
+
+
+def test_attaching_to_a_4_gib_region_is_cheap():
+    """A 32-bit guest's whole space, 1 Mi pages homed on the master: the
+    per-page tables must cost nothing until pages are used."""
+    n = Node(["--node", 0, "--nodes", 1, "--scenario", "cost"])
+    rc, out, err = n.finish(timeout=60)
+    assert rc == 0, f"rc={rc}\n{out}\n{err}"
+    line = next(x for x in out if x.startswith("node 0: cost attach"))
+    m = re.match(r"node 0: cost attach ([\d.]+) ms rss (-?\d+) kB pages "
+                 r"(\d+) claim\+bound ([\d.]+) us/page", line)
+    assert m, line
+    ms, rss_kb, pages = float(m.group(1)), int(m.group(2)), int(m.group(3))
+    print(line)
+    assert pages == 1 << 20, line
+    assert rss_kb < 16 * 1024, line
+    # Generous (the budget is 200 ms), and not checked under ASan.
+    assert SANITIZED or ms < 100, line
