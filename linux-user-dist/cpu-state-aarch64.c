@@ -230,3 +230,8 @@ void dist_cpu_state_visit_isa(DistCpuVisitor *v, CPUArchState *env)
         env->exclusive_addr = -1;
     }
 }
+
+void dist_cpu_set_syscall_return(CPUArchState *env, abi_long ret)
+{
+    env->xregs[0] = ret;
+}

@@ -99,3 +99,8 @@ void dist_cpu_state_visit_isa(DistCpuVisitor *v, CPUArchState *env)
         arm_rebuild_hflags(env);
     }
 }
+
+void dist_cpu_set_syscall_return(CPUArchState *env, abi_long ret)
+{
+    env->regs[0] = ret;
+}

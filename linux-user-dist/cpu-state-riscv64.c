@@ -124,3 +124,8 @@ void dist_cpu_state_visit_isa(DistCpuVisitor *v, CPUArchState *env)
         env->load_res = -1;
     }
 }
+
+void dist_cpu_set_syscall_return(CPUArchState *env, abi_long ret)
+{
+    env->gpr[xA0] = ret;
+}

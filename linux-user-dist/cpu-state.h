@@ -55,6 +55,13 @@ typedef enum DistCpuStateIsa {
 size_t dist_cpu_state_size(CPUArchState *env);
 
 /*
+ * Put @ret where the ISA returns a system call's result (arm r0, aarch64
+ * x0, riscv a0), as cpu_loop() does after do_syscall().  The pc already
+ * points past the call.
+ */
+void dist_cpu_set_syscall_return(CPUArchState *env, abi_long ret);
+
+/*
  * Encode @env and the signal state of @ts into @buf.  Returns the number
  * of bytes written, or 0 (writing nothing) when @len is too small.
  * Reads only.  Context: the thread that owns @env, stopped outside

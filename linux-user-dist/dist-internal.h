@@ -1,15 +1,243 @@
 /*
  * dist-internal.h - state shared between the linux-user-dist files.
+ *
+ * One process is one node.  Node 0, the master, loaded the program and
+ * runs every global system call; workers (nodes 1..N-1) run guest threads
+ * that the master placed there.  The files split the work as follows:
+ *
+ *   dist-main.c     options, start-up order, exit
+ *   dist-node.c     the cluster: transport, joining, worker processes,
+ *                   the service thread, failure and shutdown
+ *   dist-mem.c      guest memory: the DSM region, layout replication, the
+ *                   SIGSEGV, protection and syscall-buffer hooks
+ *   dist-thread.c   remote threads and their proxies on the master
+ *   dist-syscall.c  where each system call runs
+ *   dist-wire.h     the little-endian encoding of our CALL payloads
  */
 #ifndef LINUX_USER_DIST_INTERNAL_H
 #define LINUX_USER_DIST_INTERNAL_H
 
 #include "dqemu.h"
+#include "xport.h"
+#include "dist-hooks.h"
 
 /* This node's options, final once dist_start() has run. */
 extern DqOptions dist_options;
 
 /* This node's counters (bumped with dq_stats_add from any thread). */
 extern DqStats dist_stats;
+
+/* ---- the cluster (dist-node.c) ---------------------------------------- */
+
+/*
+ * What travels in a CALL's op field (proto.h: CALL and CALL_REPLY carry
+ * op, aux, arg and an opaque tail).  "req" ops are sent with
+ * dq_xport_request() and answered with CALL_REPLY; "note" ops expect no
+ * answer.  Values are wire codes: append only.
+ */
+typedef enum DistOp {
+    DIST_OP_NONE = 0,
+    /* req  worker -> master: tail = worker identity; reply = DistConfig */
+    DIST_OP_CONFIG = 1,
+    /* req  worker -> master: layout applied, DSM attached; empty reply */
+    DIST_OP_READY = 2,
+    /* req  master -> worker: tail = layout changes; reply once applied */
+    DIST_OP_LAYOUT = 3,
+    /* note master -> worker: arg = guest tid; tail = CPU state */
+    DIST_OP_THREAD_START = 4,
+    /* req  worker -> master: arg = guest tid, aux = syscall number;
+     *      tail = 8 args, then the CPU state for CLONE-class calls;
+     *      reply arg = the result */
+    DIST_OP_SYSCALL = 5,
+    /* note worker -> master: thread arg exits with status aux */
+    DIST_OP_THREAD_EXIT = 6,
+    /* req  master -> worker: aux = signal; tail = its new disposition */
+    DIST_OP_SIGACTION = 7,
+    /* req  master -> worker: reply tail = the worker's counters */
+    DIST_OP_STATS = 8,
+    /* note worker -> master: the guest died of signal aux on this node */
+    DIST_OP_FATAL_SIGNAL = 9,
+    /* req  master -> worker: tail = ranges to drop (MADV_DONTNEED) */
+    DIST_OP_DROP = 10,
+    /* note master -> worker: signals (u32 each) for remote thread arg */
+    DIST_OP_SIGNAL = 11,
+} DistOp;
+
+/* This node's id (0: master) and the cluster's size. */
+extern unsigned dist_node_id;
+extern unsigned dist_node_count;
+
+/* Is more than one node running this program? */
+static inline bool dist_active(void)
+{
+    return dist_node_count > 1;
+}
+
+/* The cluster's transport; NULL on one node. */
+extern DqXport *dist_xport;
+
+/* Master-side process ids, the same answer on every node. */
+extern uint32_t dist_master_pid;
+extern uint32_t dist_master_ppid;
+
+/*
+ * Worker start-up, right after QEMU parsed its command line: join the
+ * master and take the settings that must equal the master's (CPU model,
+ * guest space, signal trampolines).  Exits with a message on failure.
+ */
+void dist_node_worker_join(const char **cpu_model);
+
+/* Master: start the transport and the workers, wait for all to join. */
+void dist_node_master_start(CPUArchState *env);
+
+/* Worker: apply the master's layout, attach the DSM, report ready. */
+void dist_node_worker_ready(CPUArchState *env);
+
+/* Worker: the main thread serves the master until the cluster ends. */
+void G_NORETURN dist_node_worker_serve(CPUArchState *env);
+
+/* Master: end the cluster with the guest's exit @code. */
+void dist_node_shutdown(int code);
+
+/* Master: the QEMU options before the program (workers get the same). */
+void dist_node_note_args(int argc, char **argv, int prog_index,
+                         const bool *ours);
+
+/* Print this node's --stats report (the master: every node's). */
+void dist_node_print_stats(void);
+
+/* Wake the service thread (async-signal-safe). */
+void dist_node_kick_service(void);
+
+/* The -cpu model the master runs (main.c's choice, read at start). */
+const char *dist_master_cpu_model(void);
+
+/* When this node started (get_clock()), for wall_time_ns. */
+extern int64_t dist_start_time_ns;
+
+/*
+ * Send @op with @tail to every worker as a request and wait for every
+ * answer.  Context: a guest thread (any lock may be held but the DSM's).
+ */
+void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
+                         const void *tail, size_t tail_len);
+
+/*
+ * Report a fatal cluster error naming what failed and exit non-zero.
+ * Context: any thread but a signal handler.
+ */
+void G_NORETURN dist_fatal(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* ---- guest memory (dist-mem.c) ---------------------------------------- */
+
+/* Attach the DSM engine over the whole guest space (both roles). */
+void dist_mem_attach(void);
+
+/*
+ * Master: the layout as changes a worker replays (dist_mem_apply_layout);
+ * returns a g_malloc'ed buffer of *@len bytes.
+ */
+uint8_t *dist_mem_layout_snapshot(size_t *len);
+
+/* Worker: replay a layout message.  Takes mmap_lock. */
+void dist_mem_apply_layout(const uint8_t *buf, size_t len);
+
+/* Worker: drop the ranges of a DROP message (their data is zero now). */
+void dist_mem_apply_drop(const uint8_t *buf, size_t len);
+
+/* Master: take every mapped page in M (start-up: the loaded program). */
+void dist_mem_claim_all(void);
+
+/*
+ * Make the guest range present on this node (for writing if @write), so
+ * that the host kernel can use it.  Returns false for a range the guest
+ * has no right to; faults inside it are not ours then.
+ */
+bool dist_mem_acquire(abi_ulong addr, abi_ulong len, bool write);
+
+/* Master: after MADV_DONTNEED of a range, every node drops it. */
+void dist_mem_zeroed(abi_ulong addr, abi_ulong len);
+
+/* Run the translated-code invalidations other nodes' writes asked for. */
+void dist_mem_flush_code(void);
+
+/*
+ * Stop sharing: the hooks become no-ops and nothing touches the engine
+ * or the transport again (a fork child, or before exec).  The caller
+ * sets the host protections it needs.
+ */
+void dist_mem_detach(void);
+
+/* ---- threads (dist-thread.c) ------------------------------------------ */
+
+/* The guest tid of the calling thread as the guest sees it. */
+uint32_t dist_thread_tid(void);
+
+/* Worker: start a thread the master placed here (service thread). */
+void dist_thread_start_remote(CPUArchState *template_env, uint32_t tid,
+                              const uint8_t *state, size_t len);
+
+/* Worker: raise the signals of a SIGNAL note on thread @tid here. */
+void dist_thread_signal_remote(uint32_t tid, const uint8_t *data,
+                               size_t len);
+
+/* Master: a SYSCALL or THREAD_EXIT from a worker (I/O thread). */
+void dist_thread_deliver(const DqMsg *msg);
+
+/* Worker: run a global syscall on this thread's proxy. */
+abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
+                              bool with_state);
+
+/*
+ * Worker: this thread exits; tell its proxy, then end it here.  Returns
+ * only -QEMU_ERESTARTSYS (a signal is pending: handle it first).
+ */
+abi_long dist_thread_remote_exit(CPUArchState *env, abi_long status);
+
+/* The syscall function do_syscall() passed in (do_syscall1). */
+extern DistSyscallFn dist_syscall_fn;
+
+/* Worker: set up before the first remote thread. */
+void dist_thread_init_worker(void);
+
+/* Master: set up placement once the cluster formed. */
+void dist_thread_init_master(void);
+
+/*
+ * In the child of a fork a proxy made for its remote thread: that thread
+ * continues here, in the new single-node process.  Never returns.
+ */
+void dist_thread_forked_child(CPUArchState *env);
+
+/* ---- system calls (dist-syscall.c) and signals (dist-signal.c) --------- */
+
+/* Nodes x CPUs per node: what the guest is told it has. */
+unsigned dist_cluster_cpus(void);
+
+/*
+ * openat of the CPU list files and sched_getaffinity answered for the
+ * cluster; *@handled false when the call is not one of those.
+ */
+abi_long dist_cpus_intercept(CPUArchState *env, int num, abi_long *a,
+                             bool *handled);
+
+/* Are we the child of a fork the guest made on a multi-node run? */
+bool dist_in_fork_child(void);
+
+/* Register the fork handler; once, at start. */
+void dist_syscall_init(void);
+
+/* A global call on the master (any thread, proxies included). */
+abi_long dist_syscall_global(CPUArchState *env, int num, abi_long *a);
+
+/* Master: send the current disposition of @target_sig to every worker. */
+void dist_signal_broadcast_action(int target_sig);
+
+/* Worker: install a disposition from the master. */
+void dist_signal_apply_action(int target_sig, const uint8_t *data,
+                              size_t len);
+
+/* Worker: tell the master the guest dies of @target_sig here. */
+void dist_signal_fatal_on_worker(int target_sig);
 
 #endif /* LINUX_USER_DIST_INTERNAL_H */

@@ -10,6 +10,7 @@
 #include "qemu-version.h"
 #include "qemu/timer.h"
 #include "qemu.h"
+#include "exec/translation-block.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
 #include "cpu-state.h"
@@ -21,12 +22,19 @@ typedef struct DistArgOption {
     const char *value;
 } DistArgOption;
 
+/* The guest space of a 64-bit guest on several nodes (see -R). */
+#define DIST_GUEST_SPACE (4ul << 30)
+
 static DistArgOption *dist_arg_options;
 static int dist_arg_option_count;
+/* argv indices that held our options (workers get the others). */
+static GArray *dist_arg_indices;
+static bool dist_worker_flag;
+static const char **dist_cpu_model_slot;
 
 DqOptions dist_options;
 DqStats dist_stats;
-static int64_t dist_start_ns;
+int64_t dist_start_time_ns;
 
 static void G_NORETURN dist_usage_error(const char *msg)
 {
@@ -58,6 +66,18 @@ bool dist_parse_option(const char *name, int argc, char **argv, int *optind)
     o = &dist_arg_options[dist_arg_option_count++];
     o->name = name;
     o->value = consumed == 2 ? next : NULL;
+    if (dist_arg_indices == NULL) {
+        dist_arg_indices = g_array_new(false, false, sizeof(int));
+    }
+    /* parse_args() has already stepped past the option itself. */
+    for (int i = 0; i < consumed; i++) {
+        int index = *optind - 1 + i;
+
+        g_array_append_val(dist_arg_indices, index);
+    }
+    if (scratch.worker) {
+        dist_worker_flag = true;
+    }
     *optind += consumed - 1;
     return true;
 }
@@ -99,16 +119,29 @@ static const char *dist_getenv(const char *name)
     return getenv(name);
 }
 
-void dist_start(CPUArchState *env)
+bool dist_is_worker(void)
 {
-    const char *selftest;
+    return dist_worker_flag;
+}
+
+const char *dist_master_cpu_model(void)
+{
+    return dist_cpu_model_slot ? *dist_cpu_model_slot : NULL;
+}
+
+/* Settle dqemu's options: environment first, then the command line. */
+static void dist_settle_options(void)
+{
     char err[DQ_ERRBUF_SIZE];
     int consumed;
     int i;
 
-    /* A developer check, deliberately not in --help: see syscall-class.h. */
-    dist_syscall_class_dump_if_asked();
+    static bool settled;
 
+    if (settled) {
+        return;
+    }
+    settled = true;
     dq_options_init(&dist_options);
     if (dq_options_from_env(&dist_options, dist_getenv, err, sizeof(err))
         != DQ_OK) {
@@ -127,25 +160,87 @@ void dist_start(CPUArchState *env)
     g_free(dist_arg_options);
     dist_arg_options = NULL;
     dist_arg_option_count = 0;
-
     if (dq_options_validate(&dist_options, err, sizeof(err)) != DQ_OK) {
         dist_usage_error(err);
     }
-    dist_start_ns = get_clock();
+}
+
+void dist_after_args(int argc, char **argv, int prog_index,
+                     const char **cpu_model)
+{
+    bool *ours = g_new0(bool, argc + 1);
+    guint i;
+
+    dist_settle_options();
+    for (i = 0; dist_arg_indices && i < dist_arg_indices->len; i++) {
+        int index = g_array_index(dist_arg_indices, int, i);
+
+        if (index >= 0 && index < argc) {
+            ours[index] = true;
+        }
+    }
+    if (dist_options.worker) {
+        dist_node_worker_join(cpu_model);
+    } else if (dist_options.nodes > 1) {
+        dist_cpu_model_slot = cpu_model;
+        dist_node_note_args(argc, argv, prog_index, ours);
+        /*
+         * Every node must reserve the same guest space (DESIGN.md §4).
+         * 32-bit guests get QEMU's 4 GiB anyway; a 64-bit guest gets
+         * DIST_GUEST_SPACE unless -R asked for another size.
+         */
+        if (reserved_va == 0 && TARGET_VIRT_ADDR_SPACE_BITS > 32) {
+            reserved_va = DIST_GUEST_SPACE - 1;
+        }
+    }
+    g_free(ours);
+}
+
+void dist_start(CPUArchState *env)
+{
+    const char *selftest;
+
+    /* A developer check, deliberately not in --help: see syscall-class.h. */
+    dist_syscall_class_dump_if_asked();
+
+    dist_settle_options();
+    dist_start_time_ns = get_clock();
 
     /* A developer check, deliberately not in --help: see cpu-state.h. */
     selftest = dist_getenv("DQEMU_SELFTEST_CPU_STATE");
     if (selftest && *selftest) {
         dist_cpu_state_selftest(env, selftest);
     }
+
+    if (dist_options.worker) {
+        dist_thread_init_worker();
+        dist_node_worker_ready(env);
+        dist_node_worker_serve(env);
+    }
+    /* The guest's main thread runs here, on the master. */
+    dq_stats_add(&dist_stats, threads_run, 1);
+    if (dist_options.nodes > 1) {
+        dist_node_master_start(env);
+        dist_thread_init_master();
+        dist_syscall_init();
+        /* Parallel code from the first instruction: threads go remote. */
+        tcg_cflags_set(env_cpu(env), CF_PARALLEL);
+    }
 }
 
 void dist_exit(CPUArchState *env, int code)
 {
-    if (!dist_options.stats) {
+    if (dist_active() && dist_node_id != 0) {
+        /* Only a fatal signal ends a worker's guest: tell the master. */
+        if (code > 128) {
+            dist_signal_fatal_on_worker(code - 128);
+        }
         return;
     }
-    dist_stats.wall_time_ns = get_clock() - dist_start_ns;
-    fflush(stdout);
-    dq_stats_print(stderr, 0, &dist_stats);
+    if (dist_options.stats) {
+        dist_stats.wall_time_ns = get_clock() - dist_start_time_ns;
+        fflush(stdout);
+        dist_node_print_stats();
+    }
+    dist_node_shutdown(code);
 }

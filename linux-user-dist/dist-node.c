@@ -1,0 +1,959 @@
+/*
+ * dist-node.c - this process as one node of the cluster.
+ *
+ * Owns the transport and everything about membership: the master starts
+ * the workers (or waits for workers started by hand), hands each the
+ * settings that must equal its own, and waits until all of them rebuilt
+ * its memory layout; a worker joins, takes those settings before QEMU
+ * creates its CPU, and then parks its main thread as the node's service
+ * thread.  Failures end the cluster: whichever node notices names the
+ * node that failed and exits non-zero, and the master reaps the workers
+ * it started, so no process outlives the run.
+ *
+ * Threads: the transport's I/O thread delivers messages (dist_on_message)
+ * and must never block or take a QEMU lock; work that needs QEMU's locks
+ * (replaying a layout change takes mmap_lock, starting a thread creates a
+ * CPU) goes to the service thread through a small queue.  On the master
+ * the service thread also spawns the local workers, so that their
+ * parent-death signal is tied to a thread that lives as long as the
+ * process.
+ */
+#include "qemu/osdep.h"
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include "qemu/cutils.h"
+#include "qemu/timer.h"
+#include "user/signal.h"
+#include "qemu-version.h"
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+#include "qemu.h"
+#include "user-internals.h"
+#include "signal-common.h"
+#include "user/page-protection.h"
+#include "dist-internal.h"
+#include "dist-wire.h"
+#include "cpu-state.h"
+#include "dsm.h"
+
+unsigned dist_node_id;
+unsigned dist_node_count = 1;
+DqXport *dist_xport;
+uint32_t dist_master_pid;
+uint32_t dist_master_ppid;
+
+/* Largest message we exchange: a layout or an aarch64 state with ZA. */
+#define DIST_MAX_PAYLOAD        (8u << 20)
+/* How long the master waits for workers to be ready after joining. */
+#define DIST_READY_TIMEOUT_MS   30000
+/* How long a master started with --listen waits for its workers. */
+#define DIST_LISTEN_TIMEOUT_MS  120000
+
+/* ---- errors ------------------------------------------------------------ */
+
+void dist_fatal(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: ", dist_node_id);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    _exit(EXIT_FAILURE);
+}
+
+/*
+ * Identifies a build: a worker of another ISA, dqemu version or QEMU
+ * version has another cluster id, so the master refuses its JOIN with
+ * "cluster id differs" before any state is exchanged.
+ */
+static uint64_t dist_cluster_id(void)
+{
+    const char *s = "dqemu-" TARGET_NAME " " DQEMU_VERSION " " QEMU_FULL_VERSION;
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *s; s++) {
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* ---- the service thread's queue ------------------------------------------ */
+
+typedef struct DistWork {
+    struct DistWork *next;
+    uint16_t src;
+    uint32_t op, aux;
+    uint64_t arg, req_id;
+    size_t len;
+    uint8_t data[];
+} DistWork;
+
+static QemuMutex work_lock;
+static DistWork *work_head, **work_tail = &work_head;
+static int work_efd = -1;
+
+/* Wake the service thread.  Async-signal-safe. */
+static void dist_service_kick(void)
+{
+    uint64_t one = 1;
+
+    if (work_efd >= 0 && write(work_efd, &one, sizeof(one)) < 0) {
+        /* The counter is only full when the thread is awake anyway. */
+    }
+}
+
+static void dist_work_push(const DqMsg *msg)
+{
+    DistWork *w = g_malloc(sizeof(*w) + msg->tail_len);
+
+    w->next = NULL;
+    w->src = msg->src;
+    w->op = msg->u.call.op;
+    w->aux = msg->u.call.aux;
+    w->arg = msg->u.call.arg;
+    w->req_id = msg->req_id;
+    w->len = msg->tail_len;
+    if (msg->tail_len) {
+        memcpy(w->data, msg->tail, msg->tail_len);
+    }
+    qemu_mutex_lock(&work_lock);
+    *work_tail = w;
+    work_tail = &w->next;
+    qemu_mutex_unlock(&work_lock);
+    dist_service_kick();
+}
+
+static DistWork *dist_work_pop(void)
+{
+    DistWork *w;
+
+    qemu_mutex_lock(&work_lock);
+    w = work_head;
+    if (w) {
+        work_head = w->next;
+        if (work_head == NULL) {
+            work_tail = &work_head;
+        }
+    }
+    qemu_mutex_unlock(&work_lock);
+    return w;
+}
+
+/* Sleep until kicked (or @timeout_ms passed; -1: no limit). */
+static void dist_service_wait(int timeout_ms)
+{
+    struct pollfd pfd = { .fd = work_efd, .events = POLLIN };
+    uint64_t n;
+
+    if (poll(&pfd, 1, timeout_ms) > 0 && read(work_efd, &n, sizeof(n)) < 0) {
+        /* EAGAIN: someone else drained it; nothing to do. */
+    }
+}
+
+/* Answer request @w with @arg and @tail (from any thread). */
+static void dist_reply(uint16_t dst, uint64_t req_id, uint64_t arg,
+                       uint32_t aux, const void *tail, size_t len)
+{
+    DqMsg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL_REPLY;
+    m.dst = dst;
+    m.req_id = req_id;
+    m.u.call.op = DIST_OP_NONE;
+    m.u.call.aux = aux;
+    m.u.call.arg = arg;
+    m.tail = tail;
+    m.tail_len = len;
+    /* A failure here means the peer is gone; the failure path reports it. */
+    dq_xport_send(dist_xport, &m);
+}
+
+/* ---- the master's view of the workers ------------------------------------ */
+
+static pid_t worker_pids[DQ_MAX_NODES];
+static unsigned workers_ready;
+static QemuMutex ready_lock;
+static QemuCond ready_cond;
+static uint8_t *config_blob;
+static size_t config_len;
+static bool cluster_failed;
+static char cluster_failure[256];
+
+/*
+ * The identity a worker sends with CONFIG: what makes the CPU state
+ * format and the guest layout mean the same on both sides.
+ */
+static void dist_write_identity(DistWr *w, CPUArchState *env)
+{
+    dist_wr_str(w, "dqemu-" TARGET_NAME);
+    dist_wr_str(w, DQEMU_VERSION " / QEMU " QEMU_FULL_VERSION);
+    dist_wr_u64(w, env ? dist_cpu_state_size(env) : 0);
+}
+
+/* Everything a worker must take from the master before it creates its CPU. */
+static void dist_master_build_config(CPUArchState *env, const char *cpu_model)
+{
+    TaskState *ts = get_task_state(env_cpu(env));
+    struct image_info *info = ts->info;
+    DistWr w;
+    uint8_t *layout;
+    size_t layout_len;
+
+    dist_wr_init(&w);
+    dist_write_identity(&w, env);
+    dist_wr_u32(&w, dist_node_count);
+    dist_wr_str(&w, cpu_model);
+    dist_wr_u64(&w, reserved_va);
+    dist_wr_u64(&w, guest_base);
+    dist_wr_u32(&w, dist_master_pid);
+    dist_wr_u32(&w, dist_master_ppid);
+    dist_wr_u64(&w, default_sigreturn);
+    dist_wr_u64(&w, default_rt_sigreturn);
+    dist_wr_u64(&w, info->start_stack);
+    dist_wr_u64(&w, info->stack_limit);
+    dist_wr_u64(&w, info->brk);
+    dist_wr_u64(&w, info->start_code);
+    dist_wr_u64(&w, info->end_code);
+    dist_wr_u64(&w, info->start_data);
+    dist_wr_u64(&w, info->end_data);
+    dist_wr_u64(&w, info->entry);
+    dist_wr_u64(&w, info->vdso);
+    dist_wr_u64(&w, info->saved_auxv);
+    dist_wr_u64(&w, info->auxv_len);
+    dist_wr_u32(&w, info->elf_flags);
+    dist_wr_u32(&w, info->personality);
+    dist_wr_u32(&w, dist_options.cpus_per_node);
+    layout = dist_mem_layout_snapshot(&layout_len);
+    dist_wr_u64(&w, layout_len);
+    dist_wr_bytes(&w, layout, layout_len);
+    g_free(layout);
+    config_len = dist_wr_len(&w);
+    config_blob = g_byte_array_free(w.buf, false);
+}
+
+/* I/O thread: a worker asks for the settings. */
+static void dist_master_answer_config(const DqMsg *msg)
+{
+    DistWr mine;
+    char why[256];
+
+    /* The identity is the config's prefix: compare the worker's with it. */
+    dist_wr_init(&mine);
+    dist_write_identity(&mine, NULL);
+    if (msg->tail_len < dist_wr_len(&mine) - 8 ||
+        memcmp(msg->tail, dist_wr_data(&mine), dist_wr_len(&mine) - 8) != 0) {
+        snprintf(why, sizeof(why), "node %u runs another dqemu build than "
+                 "the master (dqemu-" TARGET_NAME " " DQEMU_VERSION ")",
+                 msg->src);
+        dist_reply(msg->src, msg->req_id, 0, 1, why, strlen(why));
+    } else {
+        dist_reply(msg->src, msg->req_id, 0, 0, config_blob, config_len);
+    }
+    dist_wr_free(&mine);
+}
+
+static void dist_master_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* Any thread: record the first cluster failure and wake the service thread. */
+static void dist_master_fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    qemu_mutex_lock(&ready_lock);
+    if (!cluster_failed) {
+        va_start(ap, fmt);
+        vsnprintf(cluster_failure, sizeof(cluster_failure), fmt, ap);
+        va_end(ap);
+        cluster_failed = true;
+    }
+    qemu_cond_broadcast(&ready_cond);
+    qemu_mutex_unlock(&ready_lock);
+    dist_service_kick();
+}
+
+/* ---- transport callbacks (I/O thread) ----------------------------------- */
+
+static void dist_on_message(void *opaque, const DqMsg *msg)
+{
+    if (dq_dsm_handle_message(msg) || msg->type != DQ_MSG_CALL) {
+        return;
+    }
+    switch (msg->u.call.op) {
+    case DIST_OP_CONFIG:
+        if (dist_node_id == 0) {
+            dist_master_answer_config(msg);
+        }
+        break;
+    case DIST_OP_READY:
+        if (dist_node_id == 0) {
+            qemu_mutex_lock(&ready_lock);
+            workers_ready++;
+            qemu_cond_broadcast(&ready_cond);
+            qemu_mutex_unlock(&ready_lock);
+            dist_reply(msg->src, msg->req_id, 0, 0, NULL, 0);
+        }
+        break;
+    case DIST_OP_SYSCALL:
+    case DIST_OP_THREAD_EXIT:
+        if (dist_node_id == 0) {
+            dist_thread_deliver(msg);
+        }
+        break;
+    case DIST_OP_FATAL_SIGNAL:
+        if (dist_node_id == 0) {
+            dist_reply(msg->src, msg->req_id, 0, 0, NULL, 0);
+            dist_work_push(msg);
+        }
+        break;
+    default:
+        if (dist_node_id != 0) {
+            dist_work_push(msg);
+        }
+        break;
+    }
+}
+
+static void dist_on_peer_failed(void *opaque, unsigned node, const char *why)
+{
+    dq_dsm_handle_peer_failed(node, why);
+    if (dist_node_id == 0) {
+        dist_master_fail("node %u failed (%s)", node, why);
+    } else if (node == 0) {
+        fflush(stdout);
+        fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: lost contact with "
+                "the master (%s)\n", dist_node_id, why);
+        _exit(EXIT_FAILURE);
+    }
+    /* Another worker: the master notices too and ends the cluster. */
+}
+
+static void dist_on_shutdown(void *opaque, uint32_t code)
+{
+    /* The master has printed and decided everything; the ack is sent. */
+    fflush(stdout);
+    fflush(stderr);
+    _exit(0);
+}
+
+static DqXport *dist_start_xport(const char *master_ep, char *err,
+                                 size_t errlen)
+{
+    DqXportConfig xc;
+    DqXport *x = NULL;
+
+    memset(&xc, 0, sizeof(xc));
+    xc.node_id = dist_node_id;
+    xc.node_count = dist_node_count;
+    xc.master_endpoint = master_ep;
+    xc.cluster_id = dist_cluster_id();
+    xc.page_size = qemu_real_host_page_size();
+    xc.max_payload = DIST_MAX_PAYLOAD;
+    if (dist_node_id == 0 && dist_options.listen) {
+        xc.join_timeout_ms = DIST_LISTEN_TIMEOUT_MS;
+    }
+    xc.ops.on_message = dist_on_message;
+    xc.ops.on_peer_failed = dist_on_peer_failed;
+    xc.ops.on_shutdown = dist_on_shutdown;
+    {
+        sigset_t all, old;
+        DqStatus st;
+
+        /*
+         * The transport's threads (ours and libzmq's) inherit this mask:
+         * a guest signal must land on a guest thread or a proxy, never on
+         * a thread QEMU's handler knows nothing about.
+         */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        st = dq_xport_start(&xc, &x, err, errlen);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (st != DQ_OK) {
+            return NULL;
+        }
+    }
+    return x;
+}
+
+/* ---- the master --------------------------------------------------------- */
+
+static char **worker_argv_template;
+static int worker_argc_template;
+static QemuThread service_thread;
+static bool spawn_done;
+
+/*
+ * The QEMU options the master was given (not dqemu's own, not the
+ * program): -strace, -d, -L, ... mean the same on a worker.
+ */
+void dist_node_note_args(int argc, char **argv, int prog_index,
+                         const bool *ours)
+{
+    int i;
+
+    worker_argv_template = g_new0(char *, argc + 1);
+    worker_argc_template = 0;
+    for (i = 1; i < prog_index && i < argc; i++) {
+        if (!ours[i]) {
+            worker_argv_template[worker_argc_template++] = argv[i];
+        }
+    }
+}
+
+static void dist_spawn_workers(const char *endpoint)
+{
+    unsigned k;
+
+    for (k = 1; k < dist_node_count; k++) {
+        char id[16], nodes[16];
+        GPtrArray *av = g_ptr_array_new();
+        pid_t pid;
+        int i;
+
+        snprintf(id, sizeof(id), "%u", k);
+        snprintf(nodes, sizeof(nodes), "%u", dist_node_count);
+        g_ptr_array_add(av, (char *)"/proc/self/exe");
+        for (i = 0; i < worker_argc_template; i++) {
+            g_ptr_array_add(av, worker_argv_template[i]);
+        }
+        g_ptr_array_add(av, (char *)"--worker");
+        g_ptr_array_add(av, (char *)"--master");
+        g_ptr_array_add(av, (char *)endpoint);
+        g_ptr_array_add(av, (char *)"--node-id");
+        g_ptr_array_add(av, id);
+        g_ptr_array_add(av, (char *)"--nodes");
+        g_ptr_array_add(av, nodes);
+        g_ptr_array_add(av, NULL);
+
+        fflush(stdout);
+        fflush(stderr);
+        /*
+         * A clone child with no exit signal: no SIGCHLD reaches the guest,
+         * and the guest's wait(-1) cannot reap a worker (only __WALL sees
+         * such children, which is how dist_reap_workers() waits).
+         */
+        pid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, 0ul);
+        if (pid == 0) {
+            static const char msg[] = "dqemu: cannot start a worker node\n";
+            int fd = open("/dev/null", O_RDONLY);
+
+            /* The guest's stdin is the master's; a worker reads nothing. */
+            if (fd >= 0) {
+                dup2(fd, 0);
+                close(fd);
+            }
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            {
+                sigset_t none;
+
+                /* The service thread blocks everything; QEMU must not. */
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+            }
+            if (getppid() != (pid_t)dist_master_pid) {
+                _exit(EXIT_FAILURE);    /* the master died meanwhile */
+            }
+            execv("/proc/self/exe", (char **)av->pdata);
+            /* Only async-signal-safe calls in this child. */
+            if (write(2, msg, sizeof(msg) - 1) < 0) {
+                /* nothing more to say */
+            }
+            _exit(EXIT_FAILURE);
+        }
+        g_ptr_array_free(av, true);
+        if (pid < 0) {
+            dist_master_fail("cannot start worker node %u: %s", k,
+                             strerror(errno));
+            return;
+        }
+        worker_pids[k] = pid;
+    }
+}
+
+/* Kill and reap the workers this master started (never others). */
+static void dist_reap_workers(bool kill_them)
+{
+    unsigned k;
+
+    for (k = 1; k < dist_node_count; k++) {
+        if (worker_pids[k] > 0) {
+            if (kill_them) {
+                kill(worker_pids[k], SIGKILL);
+            }
+            waitpid(worker_pids[k], NULL, __WALL);
+            worker_pids[k] = 0;
+        }
+    }
+}
+
+static void dist_master_die_of_failure(void)
+{
+    char msg[sizeof(cluster_failure)];
+
+    qemu_mutex_lock(&ready_lock);
+    pstrcpy(msg, sizeof(msg), cluster_failure);
+    qemu_mutex_unlock(&ready_lock);
+    fflush(stdout);
+    fprintf(stderr, "dqemu-" TARGET_NAME ": %s; stopping the cluster\n", msg);
+    /* Tell the live workers (bounded), then make sure of ours. */
+    dq_xport_shutdown(dist_xport, EXIT_FAILURE);
+    dist_reap_workers(true);
+    _exit(EXIT_FAILURE);
+}
+
+/* A worker reported that the guest died of a signal there. */
+static void dist_master_die_of_signal(int target_sig)
+{
+    int host_sig = target_to_host_signal(target_sig);
+    struct sigaction act;
+
+    fflush(stdout);
+    fflush(stderr);
+    dq_xport_shutdown(dist_xport, 128 + target_sig);
+    dist_reap_workers(true);
+    /* Die the way qemu-user does (dump_core_and_abort): by the signal. */
+    sigfillset(&act.sa_mask);
+    act.sa_handler = SIG_DFL;
+    act.sa_flags = 0;
+    sigaction(host_sig, &act, NULL);
+    {
+        struct rlimit nodump = { 0, 0 };
+
+        setrlimit(RLIMIT_CORE, &nodump);
+    }
+    {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, host_sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+    }
+    kill(getpid(), host_sig);
+    _exit(128 + target_sig);
+}
+
+static void *dist_master_service(void *arg)
+{
+    const char *endpoint = arg;
+
+    rcu_register_thread();
+    if (!dist_options.listen) {
+        dist_spawn_workers(endpoint);
+    }
+    qemu_mutex_lock(&ready_lock);
+    spawn_done = true;
+    qemu_cond_broadcast(&ready_cond);
+    qemu_mutex_unlock(&ready_lock);
+
+    for (;;) {
+        DistWork *w;
+        bool failed;
+
+        dist_service_wait(-1);
+        qemu_mutex_lock(&ready_lock);
+        failed = cluster_failed;
+        qemu_mutex_unlock(&ready_lock);
+        if (failed) {
+            dist_master_die_of_failure();
+        }
+        dist_mem_flush_code();
+        while ((w = dist_work_pop()) != NULL) {
+            if (w->op == DIST_OP_FATAL_SIGNAL) {
+                dist_master_die_of_signal(w->aux);
+            }
+            g_free(w);
+        }
+    }
+    return NULL;
+}
+
+void dist_node_master_start(CPUArchState *env)
+{
+    char err[DQ_ERRBUF_SIZE + 128];
+    const char *ep;
+    int64_t deadline;
+
+    dist_node_id = 0;
+    dist_node_count = dist_options.nodes;
+    dist_master_pid = getpid();
+    dist_master_ppid = getppid();
+    qemu_mutex_init(&work_lock);
+    qemu_mutex_init(&ready_lock);
+    qemu_cond_init(&ready_cond);
+    work_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (work_efd < 0) {
+        dist_fatal("eventfd: %s", strerror(errno));
+    }
+
+    dist_xport = dist_start_xport(dist_options.listen ? dist_options.listen
+                                  : "tcp://127.0.0.1:*", err, sizeof(err));
+    if (dist_xport == NULL) {
+        dist_fatal("cannot start the master at %s: %s",
+                   dist_options.listen ? dist_options.listen
+                   : "tcp://127.0.0.1:*", err);
+    }
+    ep = dq_xport_endpoint(dist_xport);
+    if (dist_options.listen) {
+        fprintf(stderr, "dqemu-" TARGET_NAME ": master listening at %s; "
+                "waiting for %u workers (dqemu-" TARGET_NAME " --worker "
+                "--master %s --node-id K)\n", ep, dist_node_count - 1, ep);
+    }
+
+    /* The DSM first: the workers' first faults may follow their READY. */
+    dist_mem_attach();
+    dist_mem_claim_all();
+    dist_master_build_config(env, dist_master_cpu_model());
+
+    qemu_thread_create(&service_thread, "dqemu-service", dist_master_service,
+                       (void *)ep, QEMU_THREAD_DETACHED);
+
+    if (dq_xport_wait_ready(dist_xport, err, sizeof(err)) != DQ_OK) {
+        qemu_mutex_lock(&ready_lock);
+        while (!spawn_done) {
+            qemu_cond_wait(&ready_cond, &ready_lock);
+        }
+        qemu_mutex_unlock(&ready_lock);
+        fflush(stdout);
+        fprintf(stderr, "dqemu-" TARGET_NAME ": the cluster did not form: "
+                "%s\n", err);
+        dq_xport_shutdown(dist_xport, EXIT_FAILURE);
+        dist_reap_workers(true);
+        _exit(EXIT_FAILURE);
+    }
+
+    /* Every worker rebuilds the layout, then says READY. */
+    deadline = get_clock() + (int64_t)DIST_READY_TIMEOUT_MS * 1000000;
+    qemu_mutex_lock(&ready_lock);
+    while (workers_ready < dist_node_count - 1 && !cluster_failed) {
+        if (get_clock() > deadline) {
+            qemu_mutex_unlock(&ready_lock);
+            dist_master_fail("workers joined but %u of %u never became "
+                             "ready within %u ms",
+                             dist_node_count - 1 - workers_ready,
+                             dist_node_count - 1, DIST_READY_TIMEOUT_MS);
+            qemu_mutex_lock(&ready_lock);
+            break;
+        }
+        qemu_cond_timedwait(&ready_cond, &ready_lock, 100);
+    }
+    qemu_mutex_unlock(&ready_lock);
+    /* A failure is the service thread's to report; it exits the process. */
+    qemu_mutex_lock(&ready_lock);
+    while (cluster_failed) {
+        qemu_cond_wait(&ready_cond, &ready_lock);
+    }
+    qemu_mutex_unlock(&ready_lock);
+}
+
+void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
+                         const void *tail, size_t tail_len)
+{
+    unsigned k;
+
+    for (k = 1; k < dist_node_count; k++) {
+        DqMsg req, reply;
+        uint8_t buf[64];
+        DqStatus st;
+
+        memset(&req, 0, sizeof(req));
+        req.type = DQ_MSG_CALL;
+        req.dst = k;
+        req.u.call.op = op;
+        req.u.call.aux = aux;
+        req.u.call.arg = arg;
+        req.tail = tail;
+        req.tail_len = tail_len;
+        st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
+                              DQ_XPORT_WAIT_FOREVER);
+        if (st != DQ_OK && st != DQ_ERR_XPORT_SHUTDOWN) {
+            /* The node failed: the failure path ends the cluster. */
+            dist_master_fail("node %u did not take a change: %s", k,
+                             dq_status_str(st));
+        }
+    }
+}
+
+/* Master: collect the workers' counters and print every node's. */
+static void dist_print_cluster_stats(void)
+{
+    unsigned k;
+
+    for (k = 1; k < dist_node_count; k++) {
+        DqMsg req, reply;
+        uint8_t *buf = g_malloc(DIST_MAX_PAYLOAD + 4096);
+        DqStatus st;
+
+        memset(&req, 0, sizeof(req));
+        req.type = DQ_MSG_CALL;
+        req.dst = k;
+        req.u.call.op = DIST_OP_STATS;
+        st = dq_xport_request(dist_xport, &req, &reply, buf,
+                              DIST_MAX_PAYLOAD + 4096, 0);
+        if (st == DQ_OK) {
+            fwrite(reply.tail, 1, reply.tail_len, stderr);
+        } else {
+            fprintf(stderr, "dqemu: node %u: no statistics (%s)\n", k,
+                    dq_status_str(st));
+        }
+        g_free(buf);
+    }
+}
+
+/* This node's --stats report as text. */
+static char *dist_stats_text(size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    DqDsmCounters c;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    dq_stats_print(f, dist_node_id, &dist_stats);
+    dq_dsm_counters(&c);
+    if (dist_active()) {
+        dq_dsm_counters_print(f, dist_node_id, &c);
+    }
+    fclose(f);
+    return text;
+}
+
+void dist_node_print_stats(void)
+{
+    size_t len = 0;
+    char *text = dist_stats_text(&len);
+
+    if (text) {
+        fwrite(text, 1, len, stderr);
+        free(text);
+    }
+    if (dist_active() && dist_node_id == 0) {
+        dist_print_cluster_stats();
+    }
+}
+
+void dist_node_shutdown(int code)
+{
+    if (!dist_active() || dist_node_id != 0 || dist_xport == NULL) {
+        return;
+    }
+    dq_xport_shutdown(dist_xport, code);
+    dist_reap_workers(false);
+}
+
+/* ---- a worker ---------------------------------------------------------- */
+
+static uint8_t *worker_layout;
+static size_t worker_layout_len;
+static struct image_info worker_info;
+
+static void dist_worker_fail_join(const char *what)
+{
+    fflush(stdout);
+    fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: %s\n", dist_node_id,
+            what);
+    exit(EXIT_FAILURE);
+}
+
+void dist_node_worker_join(const char **cpu_model)
+{
+    char err[DQ_ERRBUF_SIZE + 256], what[DQ_ERRBUF_SIZE + 512];
+    DqMsg req, reply;
+    uint8_t *buf;
+    DistWr id;
+    DistRd r;
+    DqStatus st;
+    char *s;
+
+    dist_node_id = dist_options.node_id;
+    dist_node_count = dist_options.nodes;
+    if (dist_node_count < 2 || dist_node_id >= dist_node_count) {
+        snprintf(what, sizeof(what), "--node-id %u needs --nodes N with "
+                 "N > %u (the cluster's size)", dist_node_id, dist_node_id);
+        dist_worker_fail_join(what);
+    }
+    qemu_mutex_init(&work_lock);
+    work_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (work_efd < 0) {
+        dist_fatal("eventfd: %s", strerror(errno));
+    }
+    dist_xport = dist_start_xport(dist_options.master, err, sizeof(err));
+    if (dist_xport == NULL) {
+        snprintf(what, sizeof(what), "cannot join the master at %s: %s",
+                 dist_options.master, err);
+        dist_worker_fail_join(what);
+    }
+    st = dq_xport_wait_ready(dist_xport, err, sizeof(err));
+    if (st != DQ_OK) {
+        snprintf(what, sizeof(what), "cannot join the master at %s: %s%s",
+                 dist_options.master, err,
+                 st == DQ_ERR_XPORT_REFUSED ?
+                 " (is this the same dqemu-" TARGET_NAME " build, with the "
+                 "same --nodes, as the master's?)" : "");
+        dist_worker_fail_join(what);
+    }
+
+    dist_wr_init(&id);
+    dist_write_identity(&id, NULL);
+    memset(&req, 0, sizeof(req));
+    req.type = DQ_MSG_CALL;
+    req.dst = 0;
+    req.u.call.op = DIST_OP_CONFIG;
+    req.tail = dist_wr_data(&id);
+    req.tail_len = dist_wr_len(&id);
+    buf = g_malloc(DIST_MAX_PAYLOAD + 4096);
+    st = dq_xport_request(dist_xport, &req, &reply, buf,
+                          DIST_MAX_PAYLOAD + 4096, 0);
+    dist_wr_free(&id);
+    if (st != DQ_OK) {
+        snprintf(what, sizeof(what), "no settings from the master at %s: %s",
+                 dist_options.master, dq_status_str(st));
+        dist_worker_fail_join(what);
+    }
+    if (reply.u.call.aux != 0) {
+        snprintf(what, sizeof(what), "the master refused this worker: %.*s",
+                 (int)reply.tail_len, (const char *)reply.tail);
+        dist_worker_fail_join(what);
+    }
+
+    dist_rd_init(&r, reply.tail, reply.tail_len);
+    g_free(dist_rd_str(&r));            /* identity: checked by the master */
+    g_free(dist_rd_str(&r));
+    dist_rd_u64(&r);
+    if (dist_rd_u32(&r) != dist_node_count) {
+        dist_worker_fail_join("the master's --nodes differs from ours");
+    }
+    s = dist_rd_str(&r);
+    *cpu_model = s;
+    reserved_va = dist_rd_u64(&r);
+    guest_base = dist_rd_u64(&r);
+    have_guest_base = true;
+    dist_master_pid = dist_rd_u32(&r);
+    dist_master_ppid = dist_rd_u32(&r);
+    default_sigreturn = dist_rd_u64(&r);
+    default_rt_sigreturn = dist_rd_u64(&r);
+    worker_info.start_stack = dist_rd_u64(&r);
+    worker_info.stack_limit = dist_rd_u64(&r);
+    worker_info.brk = dist_rd_u64(&r);
+    worker_info.start_code = dist_rd_u64(&r);
+    worker_info.end_code = dist_rd_u64(&r);
+    worker_info.start_data = dist_rd_u64(&r);
+    worker_info.end_data = dist_rd_u64(&r);
+    worker_info.entry = dist_rd_u64(&r);
+    worker_info.vdso = dist_rd_u64(&r);
+    worker_info.saved_auxv = dist_rd_u64(&r);
+    worker_info.auxv_len = dist_rd_u64(&r);
+    worker_info.elf_flags = dist_rd_u32(&r);
+    worker_info.personality = dist_rd_u32(&r);
+    dist_options.cpus_per_node = dist_rd_u32(&r);
+    worker_layout_len = dist_rd_u64(&r);
+    {
+        const uint8_t *p = dist_rd_bytes(&r, worker_layout_len);
+
+        if (p) {
+            worker_layout = g_memdup2(p, worker_layout_len);
+        }
+    }
+    if (!dist_rd_done(&r) || s == NULL) {
+        dist_worker_fail_join("the master's settings did not decode");
+    }
+    g_free(buf);
+}
+
+int dist_node_worker_load(struct target_pt_regs *regs,
+                          struct image_info *info)
+{
+    *info = worker_info;
+    /* Reserve the guest space at the master's address (pgb_fixed). */
+    probe_guest_base("dqemu worker", 0, reserved_va);
+    return 0;
+}
+
+void dist_node_worker_ready(CPUArchState *env)
+{
+    DqMsg req, reply;
+    uint8_t buf[64];
+    DqStatus st;
+
+    dist_mem_attach();
+    dist_mem_apply_layout(worker_layout, worker_layout_len);
+    g_free(worker_layout);
+    worker_layout = NULL;
+
+    /* Threads of this node run in parallel from the start. */
+    tcg_cflags_set(env_cpu(env), CF_PARALLEL);
+
+    memset(&req, 0, sizeof(req));
+    req.type = DQ_MSG_CALL;
+    req.dst = 0;
+    req.u.call.op = DIST_OP_READY;
+    st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf), 0);
+    if (st != DQ_OK) {
+        dist_fatal("the master did not take our READY: %s",
+                   dq_status_str(st));
+    }
+}
+
+static void dist_worker_do(CPUArchState *env, DistWork *w)
+{
+    switch (w->op) {
+    case DIST_OP_THREAD_START:
+        dist_thread_start_remote(env, w->arg, w->data, w->len);
+        break;
+    case DIST_OP_SIGNAL:
+        dist_thread_signal_remote(w->arg, w->data, w->len);
+        break;
+    case DIST_OP_LAYOUT:
+        dist_mem_apply_layout(w->data, w->len);
+        dist_reply(w->src, w->req_id, 0, 0, NULL, 0);
+        break;
+    case DIST_OP_DROP:
+        dist_mem_apply_drop(w->data, w->len);
+        dist_reply(w->src, w->req_id, 0, 0, NULL, 0);
+        break;
+    case DIST_OP_SIGACTION:
+        dist_signal_apply_action(w->aux, w->data, w->len);
+        dist_reply(w->src, w->req_id, 0, 0, NULL, 0);
+        break;
+    case DIST_OP_STATS: {
+        size_t len = 0;
+        char *text;
+
+        dist_stats.wall_time_ns = get_clock() - dist_start_time_ns;
+        text = dist_stats_text(&len);
+        dist_reply(w->src, w->req_id, 0, 0, text, text ? len : 0);
+        free(text);
+        break;
+    }
+    default:
+        /* A newer master's request: say we did not understand it. */
+        if (w->req_id) {
+            dist_reply(w->src, w->req_id, 0, 1, NULL, 0);
+        }
+        break;
+    }
+}
+
+void dist_node_worker_serve(CPUArchState *env)
+{
+    for (;;) {
+        DistWork *w;
+
+        dist_service_wait(-1);
+        dist_mem_flush_code();
+        while ((w = dist_work_pop()) != NULL) {
+            dist_worker_do(env, w);
+            g_free(w);
+        }
+    }
+}
+
+void dist_node_kick_service(void)
+{
+    dist_service_kick();
+}

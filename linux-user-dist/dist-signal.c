@@ -1,0 +1,61 @@
+/*
+ * dist-signal.c - signal dispositions and fatal signals across nodes.
+ *
+ * The master owns the dispositions (rt_sigaction is global); after each
+ * change it hands the new disposition to every worker, which installs it
+ * with QEMU's own do_sigaction(), so a synchronous signal taken on a
+ * worker (SIGSEGV, SIGFPE, ...) finds the guest's handler there.  The
+ * disposition travels as QEMU's struct target_sigaction bytes: both ends
+ * are the same build (the master checked the worker's identity).
+ *
+ * A guest that dies of a signal on a worker dies there the way qemu-user
+ * dies (message, then the signal); the master learns it first and ends
+ * the cluster with the same signal, so the shell sees the status it would
+ * see under qemu-user.
+ */
+#include "qemu/osdep.h"
+#include "qemu.h"
+#include "user-internals.h"
+#include "signal-common.h"
+#include "dist-hooks.h"
+#include "dist-internal.h"
+#include "dsm.h"
+
+void dist_signal_broadcast_action(int target_sig)
+{
+    struct target_sigaction cur;
+
+    if (target_sig < 1 || target_sig > TARGET_NSIG) {
+        return;
+    }
+    if (do_sigaction(target_sig, NULL, &cur, 0) != 0) {
+        return;
+    }
+    dist_node_broadcast(DIST_OP_SIGACTION, target_sig, 0, &cur, sizeof(cur));
+}
+
+void dist_signal_apply_action(int target_sig, const uint8_t *data,
+                              size_t len)
+{
+    struct target_sigaction act;
+
+    if (len != sizeof(act) || target_sig < 1 || target_sig > TARGET_NSIG) {
+        dist_fatal("malformed signal disposition from the master");
+    }
+    memcpy(&act, data, sizeof(act));
+    do_sigaction(target_sig, &act, NULL, 0);
+}
+
+void dist_signal_fatal_on_worker(int target_sig)
+{
+    DqMsg req, reply;
+    uint8_t buf[64];
+
+    memset(&req, 0, sizeof(req));
+    req.type = DQ_MSG_CALL;
+    req.dst = 0;
+    req.u.call.op = DIST_OP_FATAL_SIGNAL;
+    req.u.call.aux = target_sig;
+    /* Bounded: the master answers at once, or is gone. */
+    dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf), 2000);
+}

@@ -1,0 +1,586 @@
+/*
+ * dist-thread.c - guest threads on other nodes, and their proxies.
+ *
+ * A new guest thread is created on the master exactly as QEMU creates
+ * any thread (do_fork: CPU copy, TLS, SETTID), so everything the kernel
+ * and glibc see -- a real tid, CLONE_CHILD_CLEARTID, the thread in the
+ * master's /proc -- is real.  Just before that host thread would enter
+ * cpu_loop(), the scheduler picks a node.  For another node the thread
+ * ships its CPU state there and stays behind as the thread's *proxy*: it
+ * runs the remote thread's global system calls one by one (so a blocking
+ * read() blocks only that thread, on a host thread of its own), and its
+ * exit is the thread's exit (CLEARTID and the futex wake that
+ * pthread_join waits for happen here, on the master).
+ *
+ * On the worker the service thread creates a CPU from its template,
+ * loads the shipped state into it (cpu-state.h) and starts a host thread
+ * in cpu_loop().  That thread answers getpid/gettid with the master-side
+ * ids and sends every global call to its proxy.
+ */
+#include "qemu/osdep.h"
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include "qemu/units.h"
+#include "qemu/timer.h"
+#include "user/cpu_loop.h"
+#include "tcg/startup.h"
+#include "qemu.h"
+#include "user-internals.h"
+#include "signal-common.h"
+#include "user/signal.h"
+#include "exec/translation-block.h"
+#include "qemu/rcu.h"
+#include "dist-hooks.h"
+#include "dist-internal.h"
+#include "dist-wire.h"
+#include "cpu-state.h"
+#include "dq-sched.h"
+
+DistSyscallFn dist_syscall_fn;
+
+/*
+ * On a worker, CPUs come and go outside QEMU's do_fork() and exit paths,
+ * which serialise on their private clone_lock; this lock does the same
+ * for ours (creation in the service thread, removal at thread exit).
+ */
+static QemuMutex worker_cpu_lock;
+
+/* Guest tid -> host tid of the threads running here (for signals). */
+static QemuMutex remote_lock;
+static GHashTable *remote_threads;
+
+static void dist_cpu_list_lock(void)
+{
+    qemu_mutex_lock(&worker_cpu_lock);
+}
+
+static void dist_cpu_list_unlock(void)
+{
+    qemu_mutex_unlock(&worker_cpu_lock);
+}
+
+void dist_thread_init_worker(void)
+{
+    qemu_mutex_init(&worker_cpu_lock);
+    qemu_mutex_init(&remote_lock);
+    remote_threads = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
+
+/* The guest tid of a thread running on a worker (0 on the master). */
+static __thread uint32_t remote_tid;
+
+uint32_t dist_thread_tid(void)
+{
+    return remote_tid ? remote_tid : (uint32_t)gettid();
+}
+
+/* ---- the master: placement and proxies ----------------------------------- */
+
+typedef struct DistCall {
+    struct DistCall *next;
+    uint16_t src;
+    uint32_t op, aux;
+    uint64_t req_id;
+    size_t len;
+    uint8_t data[];
+} DistCall;
+
+typedef struct DistProxy {
+    uint32_t tid;
+    unsigned node;
+    QemuMutex lock;
+    DistCall *head, **tail;
+    /*
+     * Bumped for every call queued; the proxy sleeps on it with FUTEX_WAIT
+     * (not a condition variable) so that a host signal aimed at its
+     * remote thread interrupts the sleep and can be passed on at once.
+     */
+    uint32_t seq;
+} DistProxy;
+
+static QemuMutex proxies_lock;
+static GHashTable *proxies;         /* tid -> DistProxy */
+static DqSched sched;
+static bool sched_ready;
+
+/* Master, once the cluster formed. */
+void dist_thread_init_master(void)
+{
+    qemu_mutex_init(&proxies_lock);
+    proxies = g_hash_table_new(g_direct_hash, g_direct_equal);
+    if (dq_sched_init(&sched, dist_options.placement, dist_node_count,
+                      dist_options.cpus_per_node ? dist_options.cpus_per_node
+                      : MAX(1, sysconf(_SC_NPROCESSORS_ONLN))) != DQ_OK) {
+        dist_fatal("cannot set up thread placement");
+    }
+    sched_ready = true;
+}
+
+/* I/O thread: a remote thread's call for its proxy. */
+void dist_thread_deliver(const DqMsg *msg)
+{
+    DistProxy *p;
+    DistCall *c;
+
+    qemu_mutex_lock(&proxies_lock);
+    p = g_hash_table_lookup(proxies, GUINT_TO_POINTER(msg->u.call.arg));
+    if (p == NULL) {
+        qemu_mutex_unlock(&proxies_lock);
+        if (msg->u.call.op == DIST_OP_SYSCALL) {
+            DqMsg m;
+
+            /* Cannot happen with a well-behaved worker; never leave it hanging. */
+            memset(&m, 0, sizeof(m));
+            m.type = DQ_MSG_CALL_REPLY;
+            m.dst = msg->src;
+            m.req_id = msg->req_id;
+            m.u.call.arg = (uint64_t)(int64_t)-TARGET_ESRCH;
+            dq_xport_send(dist_xport, &m);
+        }
+        return;
+    }
+    c = g_malloc(sizeof(*c) + msg->tail_len);
+    c->next = NULL;
+    c->src = msg->src;
+    c->op = msg->u.call.op;
+    c->aux = msg->u.call.aux;
+    c->req_id = msg->req_id;
+    c->len = msg->tail_len;
+    if (c->len) {
+        memcpy(c->data, msg->tail, c->len);
+    }
+    qemu_mutex_lock(&p->lock);
+    *p->tail = c;
+    p->tail = &c->next;
+    __atomic_fetch_add(&p->seq, 1, __ATOMIC_RELEASE);
+    qemu_mutex_unlock(&p->lock);
+    syscall(SYS_futex, &p->seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    qemu_mutex_unlock(&proxies_lock);
+}
+
+/*
+ * Take the signals QEMU's host handler queued on this proxy: they are
+ * meant for its remote thread.  The handler also left every host signal
+ * blocked until the guest handler runs, which never happens here, so
+ * unblock them again.  Returns how many were put in @sigs.
+ */
+static unsigned dist_proxy_take_signals(TaskState *ts, uint32_t *sigs)
+{
+    unsigned n = 0;
+    sigset_t none;
+    int sig;
+
+    if (!qatomic_xchg(&ts->signal_pending, 0)) {
+        return 0;
+    }
+    for (sig = 1; sig <= TARGET_NSIG; sig++) {
+        if (ts->sigtab[sig - 1].pending) {
+            ts->sigtab[sig - 1].pending = 0;
+            sigs[n++] = sig;
+        }
+    }
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    return n;
+}
+
+/* Pass signals that arrived while the proxy was idle to the thread. */
+static void dist_proxy_forward_signals(DistProxy *p, TaskState *ts)
+{
+    uint32_t sigs[TARGET_NSIG];
+    unsigned n = dist_proxy_take_signals(ts, sigs);
+    DistWr w;
+    DqMsg m;
+
+    if (n == 0) {
+        return;
+    }
+    dist_wr_init(&w);
+    for (unsigned i = 0; i < n; i++) {
+        dist_wr_u32(&w, sigs[i]);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL;
+    m.dst = p->node;
+    m.u.call.op = DIST_OP_SIGNAL;
+    m.u.call.arg = p->tid;
+    m.tail = dist_wr_data(&w);
+    m.tail_len = dist_wr_len(&w);
+    dq_xport_send(dist_xport, &m);
+    dist_wr_free(&w);
+}
+
+static DistCall *dist_proxy_next(DistProxy *p, TaskState *ts)
+{
+    DistCall *c;
+
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+
+        qemu_mutex_lock(&p->lock);
+        c = p->head;
+        if (c) {
+            p->head = c->next;
+            if (p->head == NULL) {
+                p->tail = &p->head;
+            }
+        }
+        qemu_mutex_unlock(&p->lock);
+        if (c) {
+            return c;
+        }
+        dist_proxy_forward_signals(p, ts);
+        /* EINTR: a signal for the thread; EAGAIN: a call came meanwhile. */
+        syscall(SYS_futex, &p->seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    }
+}
+
+/* Answer a call with its result and the signals that came for the thread. */
+static void dist_proxy_reply(DistCall *c, TaskState *ts, abi_long ret)
+{
+    uint32_t sigs[TARGET_NSIG];
+    unsigned n = dist_proxy_take_signals(ts, sigs);
+    DistWr w;
+    DqMsg m;
+
+    dist_wr_init(&w);
+    for (unsigned i = 0; i < n; i++) {
+        dist_wr_u32(&w, sigs[i]);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL_REPLY;
+    m.dst = c->src;
+    m.req_id = c->req_id;
+    m.u.call.arg = (uint64_t)(int64_t)ret;
+    m.tail = dist_wr_data(&w);
+    m.tail_len = dist_wr_len(&w);
+    dq_xport_send(dist_xport, &m);
+    dist_wr_free(&w);
+}
+
+static void dist_proxy_forget(DistProxy *p)
+{
+    qemu_mutex_lock(&proxies_lock);
+    g_hash_table_remove(proxies, GUINT_TO_POINTER(p->tid));
+    qemu_mutex_unlock(&proxies_lock);
+    dq_sched_exit(&sched, p->node);
+}
+
+/* The proxy's life: run its remote thread's calls until that thread exits. */
+static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
+{
+    TaskState *ts = get_task_state(env_cpu(env));
+
+    for (;;) {
+        DistCall *c = dist_proxy_next(p, ts);
+        abi_long args[8];
+        DistRd r;
+        int i;
+
+        if (c->op == DIST_OP_THREAD_EXIT) {
+            abi_long status = (int32_t)c->aux;
+
+            g_free(c);
+            dist_proxy_forget(p);
+            /* The thread is gone: signals still pending for it die with it. */
+            qatomic_set(&ts->signal_pending, 0);
+            dist_syscall_fn(env, TARGET_NR_exit, status, 0, 0, 0, 0, 0, 0, 0);
+            /* Only the last thread of the process returns: it never does. */
+            g_assert_not_reached();
+        }
+        dist_rd_init(&r, c->data, c->len);
+        for (i = 0; i < 8; i++) {
+            args[i] = (abi_long)dist_rd_u64(&r);
+        }
+        if (r.bad) {
+            dist_proxy_reply(c, ts, -TARGET_EINVAL);
+            g_free(c);
+            continue;
+        }
+        if (r.left > 0 &&
+            dist_cpu_state_load(env, ts, r.p, r.left) != 0) {
+            dist_proxy_reply(c, ts, -TARGET_EINVAL);
+            g_free(c);
+            continue;
+        }
+        dq_stats_add(&dist_stats, syscalls_served, 1);
+        {
+            abi_long ret = dist_syscall_global(env, c->aux, args);
+
+            if (dist_in_fork_child()) {
+                /* Not the master any more: no one to answer. */
+                g_free(c);
+                dist_thread_forked_child(env);
+            }
+            dist_proxy_reply(c, ts, ret);
+        }
+        g_free(c);
+    }
+}
+
+void dist_thread_begin(CPUArchState *env)
+{
+    CPUState *cpu = env_cpu(env);
+    TaskState *ts = get_task_state(cpu);
+    DistProxy *p;
+    unsigned node = 0;
+    size_t len;
+    uint8_t *state;
+    DqMsg m;
+
+    if (!dist_active() || dist_node_id != 0 || !sched_ready) {
+        dq_stats_add(&dist_stats, threads_run, 1);
+        return;
+    }
+    if (dq_sched_place(&sched, dq_sched_hint_any(), &node) != DQ_OK) {
+        node = 0;
+    }
+    if (node == 0) {
+        dq_stats_add(&dist_stats, threads_run, 1);
+        return;
+    }
+
+    p = g_new0(DistProxy, 1);
+    p->tid = ts->ts_tid;
+    p->node = node;
+    qemu_mutex_init(&p->lock);
+    p->tail = &p->head;
+    qemu_mutex_lock(&proxies_lock);
+    g_hash_table_insert(proxies, GUINT_TO_POINTER(p->tid), p);
+    qemu_mutex_unlock(&proxies_lock);
+
+    len = dist_cpu_state_size(env);
+    state = g_malloc(len);
+    if (dist_cpu_state_save(env, ts, state, len) != len) {
+        dist_fatal("cannot save the state of thread %u", p->tid);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL;
+    m.dst = node;
+    m.u.call.op = DIST_OP_THREAD_START;
+    m.u.call.arg = p->tid;
+    m.tail = state;
+    m.tail_len = len;
+    if (dq_xport_send(dist_xport, &m) != DQ_OK) {
+        dist_fatal("cannot start thread %u on node %u", p->tid, node);
+    }
+    g_free(state);
+    dist_proxy_serve(env, p);
+}
+
+void dist_thread_forked_child(CPUArchState *env)
+{
+    /*
+     * The thread that forked runs on a worker; here is only its proxy,
+     * whose CPU holds that thread's state as of the fork (CLONE calls
+     * ship it).  The child returns 0 from fork and runs on, alone.
+     */
+    dist_cpu_set_syscall_return(env, 0);
+    dq_stats_add(&dist_stats, threads_run, 1);
+    cpu_loop(env);
+}
+
+/* ---- a worker: threads the master placed here ---------------------------- */
+
+
+static void dist_remote_register(uint32_t tid, pid_t host_tid)
+{
+    qemu_mutex_lock(&remote_lock);
+    if (host_tid) {
+        g_hash_table_insert(remote_threads, GUINT_TO_POINTER(tid),
+                            GINT_TO_POINTER(host_tid));
+    } else {
+        g_hash_table_remove(remote_threads, GUINT_TO_POINTER(tid));
+    }
+    qemu_mutex_unlock(&remote_lock);
+}
+
+/*
+ * Raise the host signals of @n guest signals on host thread @host_tid:
+ * QEMU's own handler there queues them as it queues any signal, and the
+ * thread's cpu_loop delivers them (the siginfo is the local kernel's:
+ * si_pid is this node's process, see README "Limits").
+ */
+static void dist_raise_signals(pid_t host_tid, DistRd *r)
+{
+    while (r->left >= 4) {
+        int sig = dist_rd_u32(r);
+        int host_sig = target_to_host_signal(sig);
+
+        if (host_sig > 0) {
+            syscall(SYS_tgkill, getpid(), host_tid, host_sig);
+        }
+    }
+}
+
+void dist_thread_signal_remote(uint32_t tid, const uint8_t *data, size_t len)
+{
+    gpointer host_tid;
+    DistRd r;
+
+    qemu_mutex_lock(&remote_lock);
+    host_tid = g_hash_table_lookup(remote_threads, GUINT_TO_POINTER(tid));
+    qemu_mutex_unlock(&remote_lock);
+    if (host_tid) {
+        dist_rd_init(&r, data, len);
+        dist_raise_signals(GPOINTER_TO_INT(host_tid), &r);
+    }
+}
+
+typedef struct RemoteStart {
+    CPUArchState *env;
+    uint32_t tid;
+} RemoteStart;
+
+static void *dist_remote_thread_main(void *arg)
+{
+    RemoteStart *rs = arg;
+    CPUArchState *env = rs->env;
+    CPUState *cpu = env_cpu(env);
+    sigset_t none;
+
+    remote_tid = rs->tid;
+    g_free(rs);
+    rcu_register_thread();
+    tcg_register_thread();
+    thread_cpu = cpu;
+    dq_stats_add(&dist_stats, threads_run, 1);
+    dist_remote_register(remote_tid, gettid());
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    cpu_loop(env);
+    return NULL;
+}
+
+void dist_thread_start_remote(CPUArchState *template_env, uint32_t tid,
+                              const uint8_t *state, size_t len)
+{
+    TaskState *template_ts = get_task_state(env_cpu(template_env));
+    TaskState *ts = g_new0(TaskState, 1);
+    CPUArchState *env;
+    CPUState *cpu;
+    RemoteStart *rs;
+    pthread_attr_t attr;
+    pthread_t th;
+    sigset_t all, old;
+    int err;
+
+    init_task_state(ts);
+    dist_cpu_list_lock();
+    env = cpu_copy(template_env);
+    dist_cpu_list_unlock();
+    cpu = env_cpu(env);
+    cpu->opaque = ts;
+    ts->bprm = template_ts->bprm;
+    ts->info = template_ts->info;
+    err = dist_cpu_state_load(env, ts, state, len);
+    if (err != 0) {
+        dist_fatal("cannot load the state of thread %u: %s", tid,
+                   strerror(-err));
+    }
+    ts->ts_tid = tid;
+    tcg_cflags_set(cpu, CF_PARALLEL);
+
+    rs = g_new0(RemoteStart, 1);
+    rs->env = env;
+    rs->tid = tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * KiB);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* No signal before the thread has its CPU (as in do_fork). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    err = pthread_create(&th, &attr, dist_remote_thread_main, rs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        dist_fatal("cannot start thread %u: %s", tid, strerror(err));
+    }
+}
+
+abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
+                              bool with_state)
+{
+    DqMsg req, reply;
+    uint8_t buf[256];
+    DistWr w;
+    DqStatus st;
+    int64_t t0 = get_clock();
+    int i;
+
+    dist_wr_init(&w);
+    for (i = 0; i < 8; i++) {
+        dist_wr_u64(&w, (uint64_t)(int64_t)args[i]);
+    }
+    if (with_state) {
+        TaskState *ts = get_task_state(env_cpu(env));
+        size_t len = dist_cpu_state_size(env);
+        uint8_t *state = g_malloc(len);
+
+        if (dist_cpu_state_save(env, ts, state, len) != len) {
+            dist_fatal("cannot save the state of thread %u", remote_tid);
+        }
+        dist_wr_bytes(&w, state, len);
+        g_free(state);
+    }
+    memset(&req, 0, sizeof(req));
+    req.type = DQ_MSG_CALL;
+    req.dst = 0;
+    req.u.call.op = DIST_OP_SYSCALL;
+    req.u.call.aux = num;
+    req.u.call.arg = remote_tid;
+    req.tail = dist_wr_data(&w);
+    req.tail_len = dist_wr_len(&w);
+    st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
+                          DQ_XPORT_WAIT_FOREVER);
+    dist_wr_free(&w);
+    dq_stats_add(&dist_stats, delegated_wait_ns, get_clock() - t0);
+    if (st == DQ_ERR_XPORT_SHUTDOWN) {
+        /* The guest exited (exit_group elsewhere): this node ends now. */
+        for (;;) {
+            pause();
+        }
+    }
+    if (st != DQ_OK) {
+        dist_fatal("system call %d of thread %u could not run on the "
+                   "master: %s", num, remote_tid, dq_status_str(st));
+    }
+    {
+        DistRd r;
+
+        /* Signals that came for this thread while its call ran. */
+        dist_rd_init(&r, reply.tail, reply.tail_len);
+        dist_raise_signals(gettid(), &r);
+    }
+    return (abi_long)(int64_t)reply.u.call.arg;
+}
+
+abi_long dist_thread_remote_exit(CPUArchState *env, abi_long status)
+{
+    CPUState *cpu = env_cpu(env);
+    TaskState *ts = get_task_state(cpu);
+    DqMsg m;
+
+    /* A signal first: QEMU's exit would restart the call the same way. */
+    if (block_signals()) {
+        return -QEMU_ERESTARTSYS;
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = DQ_MSG_CALL;
+    m.dst = 0;
+    m.u.call.op = DIST_OP_THREAD_EXIT;
+    m.u.call.aux = (uint32_t)status;
+    m.u.call.arg = remote_tid;
+    dq_xport_send(dist_xport, &m);
+
+    /* The proxy does CLEARTID; here the CPU just goes away. */
+    dist_remote_register(remote_tid, 0);
+    dist_cpu_list_lock();
+    object_unparent(OBJECT(cpu));
+    object_unref(OBJECT(cpu));
+    dist_cpu_list_unlock();
+    thread_cpu = NULL;
+    g_free(ts);
+    rcu_unregister_thread();
+    pthread_exit(NULL);
+}
