@@ -387,10 +387,10 @@ static DqStatus dist_mem_op(bool fresh, uintptr_t h, size_t len, int prot)
 
 /*
  * Make the engine agree with a page_set_flags() that just happened on
- * this node.  QEMU can leave host holes inside a range it describes (its
- * mremap shrink re-reserves the wrong tail), so when the whole range
- * fails, go page by page and pass over pages with no host mapping: the
- * guest cannot use them until a new mmap, which comes through here.
+ * this node.  QEMU can leave host holes inside the reserved guest space
+ * (its mremap shrink re-reserves the wrong tail), where the engine cannot
+ * set a protection; when the whole range fails, go page by page and put
+ * the reservation (PROT_NONE) back over any hole first, as QEMU meant to.
  * Context: mmap_lock held.
  */
 static void dist_mem_follow_flags(target_ulong start, target_ulong last,
@@ -408,13 +408,16 @@ static void dist_mem_follow_flags(target_ulong start, target_ulong last,
         return;
     }
     for (off = 0; off < len; off += ps) {
+        void *page = (void *)(h + off);
         unsigned char in_core;
 
-        st = dist_mem_op(fresh, h + off, ps, prot);
-        if (st != DQ_OK && mincore((void *)(h + off), ps, &in_core) < 0 &&
-            errno == ENOMEM) {
-            continue;       /* no host mapping here */
+        if (mincore(page, ps, &in_core) < 0 && errno == ENOMEM &&
+            mmap(page, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+                 MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+            dist_fatal("cannot reserve guest page 0x" TARGET_FMT_lx ": %s",
+                       (target_ulong)(start + off), strerror(errno));
         }
+        st = dist_mem_op(fresh, h + off, ps, prot);
         if (st != DQ_OK) {
             dist_fatal("cannot follow the guest layout at 0x" TARGET_FMT_lx
                        ": %s", (target_ulong)(start + off),

@@ -7,16 +7,14 @@
  * its memory layout; a worker joins, takes those settings before QEMU
  * creates its CPU, and then parks its main thread as the node's service
  * thread.  Failures end the cluster: whichever node notices names the
- * node that failed and exits non-zero, and the master reaps the workers
+ * node that failed and exits non-zero, and the master kills the workers
  * it started, so no process outlives the run.
  *
  * Threads: the transport's I/O thread delivers messages (dist_on_message)
  * and must never block or take a QEMU lock; work that needs QEMU's locks
  * (replaying a layout change takes mmap_lock, starting a thread creates a
  * CPU) goes to the service thread through a small queue.  On the master
- * the service thread also spawns the local workers, so that their
- * parent-death signal is tied to a thread that lives as long as the
- * process.
+ * the service thread also starts the local workers.
  */
 #include "qemu/osdep.h"
 #include <sys/resource.h>
@@ -405,6 +403,31 @@ void dist_node_note_args(int argc, char **argv, int prog_index,
     }
 }
 
+/*
+ * In a freshly cloned child: become worker node with arguments @av.
+ * Only async-signal-safe calls: the master has other threads.
+ */
+static void G_NORETURN dist_worker_exec(GPtrArray *av)
+{
+    static const char msg[] = "dqemu: cannot start a worker node\n";
+    sigset_t none;
+    int fd = open("/dev/null", O_RDONLY);
+
+    /* The guest's stdin is the master's; a worker reads nothing. */
+    if (fd >= 0) {
+        dup2(fd, 0);
+        close(fd);
+    }
+    /* The service thread blocks every signal; QEMU must not. */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv("/proc/self/exe", (char **)av->pdata);
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        /* nothing more to say */
+    }
+    _exit(EXIT_FAILURE);
+}
+
 static void dist_spawn_workers(const char *endpoint)
 {
     unsigned k;
@@ -412,6 +435,7 @@ static void dist_spawn_workers(const char *endpoint)
     for (k = 1; k < dist_node_count; k++) {
         char id[16], nodes[16];
         GPtrArray *av = g_ptr_array_new();
+        int pidpipe[2];
         pid_t pid;
         int i;
 
@@ -432,39 +456,44 @@ static void dist_spawn_workers(const char *endpoint)
 
         fflush(stdout);
         fflush(stderr);
+        if (pipe2(pidpipe, O_CLOEXEC) < 0) {
+            dist_master_fail("cannot start worker node %u: %s", k,
+                             strerror(errno));
+            g_ptr_array_free(av, true);
+            return;
+        }
         /*
-         * A clone child with no exit signal: no SIGCHLD reaches the guest,
-         * and the guest's wait(-1) cannot reap a worker (only __WALL sees
-         * such children, which is how dist_reap_workers() waits).
+         * The worker must not be a child of the master: the guest's
+         * wait(-1) would reap it and its exit would raise SIGCHLD in the
+         * guest.  A short-lived middle process (a clone child without
+         * exit signal, which the guest cannot wait for either) starts it
+         * and exits, so the worker belongs to init.  Its pid comes back
+         * through a pipe: the master kills workers by pid on failure.
          */
         pid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, 0ul);
         if (pid == 0) {
-            static const char msg[] = "dqemu: cannot start a worker node\n";
-            int fd = open("/dev/null", O_RDONLY);
+            pid_t worker = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL,
+                                   NULL, NULL, 0ul);
 
-            /* The guest's stdin is the master's; a worker reads nothing. */
-            if (fd >= 0) {
-                dup2(fd, 0);
-                close(fd);
+            if (worker == 0) {
+                dist_worker_exec(av);
             }
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            {
-                sigset_t none;
-
-                /* The service thread blocks everything; QEMU must not. */
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
+            if (write(pidpipe[1], &worker, sizeof(worker)) < 0) {
+                /* the master sees a short read */
             }
-            if (getppid() != (pid_t)dist_master_pid) {
-                _exit(EXIT_FAILURE);    /* the master died meanwhile */
-            }
-            execv("/proc/self/exe", (char **)av->pdata);
-            /* Only async-signal-safe calls in this child. */
-            if (write(2, msg, sizeof(msg) - 1) < 0) {
-                /* nothing more to say */
-            }
-            _exit(EXIT_FAILURE);
+            _exit(0);
         }
+        close(pidpipe[1]);
+        if (pid > 0) {
+            pid_t worker = -1;
+
+            waitpid(pid, NULL, __WALL);
+            if (read(pidpipe[0], &worker, sizeof(worker)) != sizeof(worker)) {
+                worker = -1;
+            }
+            pid = worker;
+        }
+        close(pidpipe[0]);
         g_ptr_array_free(av, true);
         if (pid < 0) {
             dist_master_fail("cannot start worker node %u: %s", k,
@@ -475,19 +504,20 @@ static void dist_spawn_workers(const char *endpoint)
     }
 }
 
-/* Kill and reap the workers this master started (never others). */
+/*
+ * Make sure the workers this master started (never others) are gone.
+ * They are init's children, not ours: after a clean shutdown they exit
+ * by themselves once acked; on failure they are killed by pid.
+ */
 static void dist_reap_workers(bool kill_them)
 {
     unsigned k;
 
     for (k = 1; k < dist_node_count; k++) {
-        if (worker_pids[k] > 0) {
-            if (kill_them) {
-                kill(worker_pids[k], SIGKILL);
-            }
-            waitpid(worker_pids[k], NULL, __WALL);
-            worker_pids[k] = 0;
+        if (worker_pids[k] > 0 && kill_them) {
+            kill(worker_pids[k], SIGKILL);
         }
+        worker_pids[k] = 0;
     }
 }
 

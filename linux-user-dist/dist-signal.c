@@ -21,6 +21,23 @@
 #include "dist-internal.h"
 #include "dsm.h"
 
+/*
+ * do_sigaction() starts with block_signals(), which refuses (restart)
+ * when signals are already marked pending -- as they are right after the
+ * guest's own rt_sigaction on this thread, or after our previous call on
+ * the service thread.  Nothing here runs a guest handler, so clearing the
+ * mark is safe: block_signals() sets it again, and a real signal still
+ * sits in the thread's table for process_pending_signals().
+ */
+static int dist_do_sigaction(int target_sig, const struct target_sigaction *act,
+                             struct target_sigaction *oact)
+{
+    TaskState *ts = get_task_state(thread_cpu);
+
+    qatomic_set(&ts->signal_pending, 0);
+    return do_sigaction(target_sig, act, oact, 0);
+}
+
 void dist_signal_broadcast_action(int target_sig)
 {
     struct target_sigaction cur;
@@ -28,7 +45,7 @@ void dist_signal_broadcast_action(int target_sig)
     if (target_sig < 1 || target_sig > TARGET_NSIG) {
         return;
     }
-    if (do_sigaction(target_sig, NULL, &cur, 0) != 0) {
+    if (dist_do_sigaction(target_sig, NULL, &cur) != 0) {
         return;
     }
     dist_node_broadcast(DIST_OP_SIGACTION, target_sig, 0, &cur, sizeof(cur));
@@ -43,7 +60,10 @@ void dist_signal_apply_action(int target_sig, const uint8_t *data,
         dist_fatal("malformed signal disposition from the master");
     }
     memcpy(&act, data, sizeof(act));
-    do_sigaction(target_sig, &act, NULL, 0);
+    if (dist_do_sigaction(target_sig, &act, NULL) != 0) {
+        dist_fatal("cannot install the disposition of signal %d",
+                   target_sig);
+    }
 }
 
 void dist_signal_fatal_on_worker(int target_sig)

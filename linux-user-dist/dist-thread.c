@@ -271,6 +271,23 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
 {
     TaskState *ts = get_task_state(env_cpu(env));
 
+    /*
+     * QEMU code the calls reach (fork's start_exclusive, for one) takes
+     * the calling CPU from current_cpu, which only cpu_exec() sets.
+     */
+    current_cpu = env_cpu(env);
+    /*
+     * The creating thread's host mask came along (often all blocked by
+     * QEMU's block_signals()); a guest thread unblocks in its first
+     * process_pending_signals(), which a proxy never runs.
+     */
+    {
+        sigset_t none;
+
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+    }
+
     for (;;) {
         DistCall *c = dist_proxy_next(p, ts);
         abi_long args[8];
