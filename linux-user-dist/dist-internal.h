@@ -145,6 +145,9 @@ void dist_mem_apply_layout(const uint8_t *buf, size_t len);
 /* Worker: drop the ranges of a DROP message (their data is zero now). */
 void dist_mem_apply_drop(const uint8_t *buf, size_t len);
 
+/* This thread runs a guest system call (lock_user copies buffers). */
+extern __thread bool dist_in_syscall;
+
 /* Master: take every mapped page in M (start-up: the loaded program). */
 void dist_mem_claim_all(void);
 

@@ -317,9 +317,14 @@ static void dist_on_message(void *opaque, const DqMsg *msg)
     }
 }
 
+static bool cluster_ending;
+
 static void dist_on_peer_failed(void *opaque, unsigned node, const char *why)
 {
     dq_dsm_handle_peer_failed(node, why);
+    if (__atomic_load_n(&cluster_ending, __ATOMIC_ACQUIRE)) {
+        return;     /* workers leave as we asked them to */
+    }
     if (dist_node_id == 0) {
         dist_master_fail("node %u failed (%s)", node, why);
     } else if (node == 0) {
@@ -772,6 +777,7 @@ void dist_node_shutdown(int code)
     if (!dist_active() || dist_node_id != 0 || dist_xport == NULL) {
         return;
     }
+    __atomic_store_n(&cluster_ending, true, __ATOMIC_RELEASE);
     dq_xport_shutdown(dist_xport, code);
     dist_reap_workers(false);
 }

@@ -254,9 +254,12 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
         return fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
     }
     if (dist_node_id == 0) {
-        return local ? fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6,
-                          arg7, arg8)
-                     : dist_syscall_global(env, num, a);
+        dist_in_syscall = true;
+        ret = local ? fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6,
+                         arg7, arg8)
+                    : dist_syscall_global(env, num, a);
+        dist_in_syscall = false;
+        return ret;
     }
 
     /* A thread on a worker. */
@@ -281,7 +284,10 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
     case DIST_SYSCALL_SIGMASK:
     case DIST_SYSCALL_PRCTL:
         dist_strace_where(dist_node_id);
-        return fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
+        dist_in_syscall = true;
+        ret = fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
+        dist_in_syscall = false;
+        return ret;
     default:
         dist_strace_where(0);
         dq_stats_add(&dist_stats, syscalls_delegated, 1);

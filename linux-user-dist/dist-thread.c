@@ -63,7 +63,8 @@ void dist_thread_init_worker(void)
 {
     qemu_mutex_init(&worker_cpu_lock);
     qemu_mutex_init(&remote_lock);
-    remote_threads = g_hash_table_new(g_direct_hash, g_direct_equal);
+    remote_threads = g_hash_table_new_full(g_direct_hash, g_direct_equal,
+                                           NULL, g_free);
 }
 
 /* The guest tid of a thread running on a worker (0 on the master). */
@@ -164,7 +165,7 @@ void dist_thread_deliver(const DqMsg *msg)
  * blocked until the guest handler runs, which never happens here, so
  * unblock them again.  Returns how many were put in @sigs.
  */
-static unsigned dist_proxy_take_signals(TaskState *ts, uint32_t *sigs)
+static unsigned dist_proxy_take_signals(TaskState *ts, target_siginfo_t *infos)
 {
     unsigned n = 0;
     sigset_t none;
@@ -176,7 +177,9 @@ static unsigned dist_proxy_take_signals(TaskState *ts, uint32_t *sigs)
     for (sig = 1; sig <= TARGET_NSIG; sig++) {
         if (ts->sigtab[sig - 1].pending) {
             ts->sigtab[sig - 1].pending = 0;
-            sigs[n++] = sig;
+            infos[n] = ts->sigtab[sig - 1].info;
+            infos[n].si_signo = sig;
+            n++;
         }
     }
     sigemptyset(&none);
@@ -184,11 +187,22 @@ static unsigned dist_proxy_take_signals(TaskState *ts, uint32_t *sigs)
     return n;
 }
 
+/*
+ * Signals travel as QEMU's own target_siginfo_t bytes (both ends are the
+ * same build), so the receiving thread sees the sender's si_pid, si_code
+ * and value exactly.
+ */
+static void dist_wr_signals(DistWr *w, const target_siginfo_t *infos,
+                            unsigned n)
+{
+    dist_wr_bytes(w, infos, n * sizeof(*infos));
+}
+
 /* Pass signals that arrived while the proxy was idle to the thread. */
 static void dist_proxy_forward_signals(DistProxy *p, TaskState *ts)
 {
-    uint32_t sigs[TARGET_NSIG];
-    unsigned n = dist_proxy_take_signals(ts, sigs);
+    target_siginfo_t infos[TARGET_NSIG];
+    unsigned n = dist_proxy_take_signals(ts, infos);
     DistWr w;
     DqMsg m;
 
@@ -196,9 +210,7 @@ static void dist_proxy_forward_signals(DistProxy *p, TaskState *ts)
         return;
     }
     dist_wr_init(&w);
-    for (unsigned i = 0; i < n; i++) {
-        dist_wr_u32(&w, sigs[i]);
-    }
+    dist_wr_signals(&w, infos, n);
     memset(&m, 0, sizeof(m));
     m.type = DQ_MSG_CALL;
     m.dst = p->node;
@@ -238,15 +250,13 @@ static DistCall *dist_proxy_next(DistProxy *p, TaskState *ts)
 /* Answer a call with its result and the signals that came for the thread. */
 static void dist_proxy_reply(DistCall *c, TaskState *ts, abi_long ret)
 {
-    uint32_t sigs[TARGET_NSIG];
-    unsigned n = dist_proxy_take_signals(ts, sigs);
+    target_siginfo_t infos[TARGET_NSIG];
+    unsigned n = dist_proxy_take_signals(ts, infos);
     DistWr w;
     DqMsg m;
 
     dist_wr_init(&w);
-    for (unsigned i = 0; i < n; i++) {
-        dist_wr_u32(&w, sigs[i]);
-    }
+    dist_wr_signals(&w, infos, n);
     memset(&m, 0, sizeof(m));
     m.type = DQ_MSG_CALL_REPLY;
     m.dst = c->src;
@@ -322,7 +332,11 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
         }
         dq_stats_add(&dist_stats, syscalls_served, 1);
         {
-            abi_long ret = dist_syscall_global(env, c->aux, args);
+            abi_long ret;
+
+            dist_in_syscall = true;
+            ret = dist_syscall_global(env, c->aux, args);
+            dist_in_syscall = false;
 
             if (dist_in_fork_child()) {
                 /* Not the master any more: no one to answer. */
@@ -400,12 +414,20 @@ void dist_thread_forked_child(CPUArchState *env)
 /* ---- a worker: threads the master placed here ---------------------------- */
 
 
-static void dist_remote_register(uint32_t tid, pid_t host_tid)
+typedef struct RemoteThread {
+    pid_t host_tid;
+    TaskState *ts;
+} RemoteThread;
+
+static void dist_remote_register(uint32_t tid, pid_t host_tid, TaskState *ts)
 {
     qemu_mutex_lock(&remote_lock);
     if (host_tid) {
-        g_hash_table_insert(remote_threads, GUINT_TO_POINTER(tid),
-                            GINT_TO_POINTER(host_tid));
+        RemoteThread *rt = g_new0(RemoteThread, 1);
+
+        rt->host_tid = host_tid;
+        rt->ts = ts;
+        g_hash_table_insert(remote_threads, GUINT_TO_POINTER(tid), rt);
     } else {
         g_hash_table_remove(remote_threads, GUINT_TO_POINTER(tid));
     }
@@ -413,35 +435,49 @@ static void dist_remote_register(uint32_t tid, pid_t host_tid)
 }
 
 /*
- * Raise the host signals of @n guest signals on host thread @host_tid:
- * QEMU's own handler there queues them as it queues any signal, and the
- * thread's cpu_loop delivers them (the siginfo is the local kernel's:
- * si_pid is this node's process, see README "Limits").
+ * Queue the signals in @r (QEMU's target_siginfo_t bytes) on a thread's
+ * TaskState exactly as QEMU's host handler would, so the thread's
+ * cpu_loop delivers them with the sender's si_pid, si_code and value
+ * intact (glibc's cancellation handler checks them).  Raising the host
+ * signal instead would not do: the kernel lets only the target thread
+ * itself queue SI_TKILL-like siginfo.
  */
-static void dist_raise_signals(pid_t host_tid, DistRd *r)
+static bool dist_queue_signals(TaskState *ts, DistRd *r)
 {
-    while (r->left >= 4) {
-        int sig = dist_rd_u32(r);
-        int host_sig = target_to_host_signal(sig);
+    bool any = false;
 
-        if (host_sig > 0) {
-            syscall(SYS_tgkill, getpid(), host_tid, host_sig);
+    while (r->left >= sizeof(target_siginfo_t)) {
+        target_siginfo_t t;
+
+        memcpy(&t, dist_rd_bytes(r, sizeof(t)), sizeof(t));
+        if (t.si_signo < 1 || t.si_signo > TARGET_NSIG) {
+            continue;
         }
+        ts->sigtab[t.si_signo - 1].info = t;
+        smp_wmb();      /* the info before the mark process_pending reads */
+        ts->sigtab[t.si_signo - 1].pending = t.si_signo;
+        qatomic_set(&ts->signal_pending, 1);
+        any = true;
     }
+    return any;
 }
 
 void dist_thread_signal_remote(uint32_t tid, const uint8_t *data, size_t len)
 {
-    gpointer host_tid;
+    RemoteThread *rt;
     DistRd r;
 
     qemu_mutex_lock(&remote_lock);
-    host_tid = g_hash_table_lookup(remote_threads, GUINT_TO_POINTER(tid));
-    qemu_mutex_unlock(&remote_lock);
-    if (host_tid) {
-        dist_rd_init(&r, data, len);
-        dist_raise_signals(GPOINTER_TO_INT(host_tid), &r);
+    rt = g_hash_table_lookup(remote_threads, GUINT_TO_POINTER(tid));
+    dist_rd_init(&r, data, len);
+    if (rt && dist_queue_signals(rt->ts, &r)) {
+        /*
+         * QEMU's interrupt signal makes the thread leave translated code
+         * (or a local blocking call) and run process_pending_signals().
+         */
+        syscall(SYS_tgkill, getpid(), rt->host_tid, host_interrupt_signal);
     }
+    qemu_mutex_unlock(&remote_lock);
 }
 
 typedef struct RemoteStart {
@@ -462,7 +498,7 @@ static void *dist_remote_thread_main(void *arg)
     tcg_register_thread();
     thread_cpu = cpu;
     dq_stats_add(&dist_stats, threads_run, 1);
-    dist_remote_register(remote_tid, gettid());
+    dist_remote_register(remote_tid, gettid(), get_task_state(cpu));
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);
     cpu_loop(env);
@@ -567,7 +603,7 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
 
         /* Signals that came for this thread while its call ran. */
         dist_rd_init(&r, reply.tail, reply.tail_len);
-        dist_raise_signals(gettid(), &r);
+        dist_queue_signals(get_task_state(env_cpu(env)), &r);
     }
     return (abi_long)(int64_t)reply.u.call.arg;
 }
@@ -591,7 +627,7 @@ abi_long dist_thread_remote_exit(CPUArchState *env, abi_long status)
     dq_xport_send(dist_xport, &m);
 
     /* The proxy does CLEARTID; here the CPU just goes away. */
-    dist_remote_register(remote_tid, 0);
+    dist_remote_register(remote_tid, 0, NULL);
     dist_cpu_list_lock();
     object_unparent(OBJECT(cpu));
     object_unref(OBJECT(cpu));
