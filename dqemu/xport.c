@@ -126,6 +126,7 @@ struct DqXport {
     bool stop;
     bool ready;
     bool accepted;              /* worker: JOIN_ACCEPT seen */
+    bool learn_count;           /* worker: node_count comes with the ACCEPT */
     uint64_t heard_mask;        /* peers[i].heard, for wait_ready's text */
     DqStatus start_status;      /* first start-up error */
     char start_err[DQ_ERRBUF_SIZE];
@@ -525,7 +526,8 @@ static void fill_join(DqXport *x, DqMsg *m, DqMsgType type, unsigned dst,
     m->u.join.cluster_id = x->cfg.cluster_id;
     m->u.join.page_size = x->cfg.page_size;
     m->u.join.version = DQ_PROTO_VERSION;
-    m->u.join.node_count = (uint16_t)x->cfg.node_count;
+    /* 0: "any size" -- a worker started without knowing it. */
+    m->u.join.node_count = x->learn_count ? 0 : (uint16_t)x->cfg.node_count;
 }
 
 /*
@@ -600,7 +602,7 @@ static void handle_join(DqXport *x, const uint8_t *rid, size_t rid_len,
         refuse(x, rid, rid_len, n, m->req_id, DQ_JOIN_REFUSE_CLUSTER, detail);
         return;
     }
-    if (j->node_count != x->cfg.node_count) {
+    if (j->node_count != x->cfg.node_count && j->node_count != 0) {
         snprintf(detail, sizeof(detail), " (node has %u, cluster %u)",
                  j->node_count, x->cfg.node_count);
         refuse(x, rid, rid_len, n, m->req_id, DQ_JOIN_REFUSE_NODE_COUNT,
@@ -670,6 +672,13 @@ static void handle_accept(DqXport *x, const DqMsg *m,
 
     if (x->accepted) {
         return;
+    }
+    if (x->learn_count && j->cluster_id == x->cfg.cluster_id &&
+        x->cfg.node_id < j->node_count && j->node_count <= DQ_MAX_NODES) {
+        pthread_mutex_lock(&x->lock);
+        x->cfg.node_count = j->node_count;
+        x->learn_count = false;
+        pthread_mutex_unlock(&x->lock);
     }
     if (j->cluster_id != x->cfg.cluster_id ||
         j->node_count != x->cfg.node_count ||
@@ -1173,8 +1182,11 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
     DqStatus st;
 
     *out = NULL;
-    if (cfg->node_count == 0 || cfg->node_count > DQ_MAX_NODES ||
-        cfg->node_id >= cfg->node_count || cfg->master_endpoint == NULL ||
+    /* A worker may leave node_count 0: it learns it from JOIN_ACCEPT. */
+    if ((cfg->node_count == 0 && cfg->node_id == 0) ||
+        cfg->node_count > DQ_MAX_NODES ||
+        (cfg->node_count != 0 && cfg->node_id >= cfg->node_count) ||
+        cfg->node_id >= DQ_MAX_NODES || cfg->master_endpoint == NULL ||
         strlen(cfg->master_endpoint) >= DQ_XPORT_ENDPOINT_MAX ||
         (cfg->bind_endpoint != NULL &&
          strlen(cfg->bind_endpoint) >= DQ_XPORT_ENDPOINT_MAX)) {
@@ -1188,6 +1200,11 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
         return DQ_ERR_NOMEM;
     }
     x->cfg = *cfg;
+    if (x->cfg.node_count == 0) {
+        /* Until JOIN_ACCEPT says, we know of the master and ourselves. */
+        x->learn_count = true;
+        x->cfg.node_count = x->cfg.node_id + 1;
+    }
     if (x->cfg.heartbeat_ms == 0) {
         x->cfg.heartbeat_ms = DQ_XPORT_HEARTBEAT_MS;
     }

@@ -57,7 +57,12 @@ typedef struct DqXportOps {
 
 typedef struct DqXportConfig {
     unsigned node_id;           /* 0 is the master */
-    unsigned node_count;        /* master included, <= DQ_MAX_NODES */
+    /*
+     * Master included, <= DQ_MAX_NODES.  A worker may pass 0 when it does
+     * not know the cluster's size: it then takes the master's from
+     * JOIN_ACCEPT (dq_xport_config() tells it after wait_ready).
+     */
+    unsigned node_count;
     /*
      * The master binds it, workers connect to it, e.g.
      * "tcp://127.0.0.1:7000".  The master may use port "*" (ephemeral)
