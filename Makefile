@@ -29,7 +29,7 @@ PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
 .PHONY: all deps qemu test test-unit test-cli test-guest test-dist test-qemu test-qemu-tcg \
-        demo bench bench-single clean distclean help
+        demo bench bench-single bench-dist clean distclean help
 
 all: qemu
 
@@ -100,11 +100,16 @@ test-qemu: test-qemu-tcg
 DEMO_BIN := $(BUILD)/guest/arm/demo-threads-static
 BENCH_BIN := $(BUILD)/guest/arm/bench-cpu-static
 
+# Three nodes on this machine: the master and two workers it starts.
 demo: qemu $(DEMO_BIN)
-	@echo "$$ build/dqemu-arm --stats build/guest/arm/demo-threads-static"
-	@$(BUILD)/dqemu-arm --stats $(DEMO_BIN)
+	@echo "$$ build/dqemu-arm --nodes 3 --stats build/guest/arm/demo-threads-static"
+	@$(BUILD)/dqemu-arm --nodes 3 --stats $(DEMO_BIN)
 
-bench: bench-single bench-xport bench-dsm
+bench: bench-single bench-dist bench-xport bench-dsm
+
+# Wall time of one CPU-bound threaded program at --nodes 1..4.
+bench-dist: qemu $(BENCH_BIN)
+	@sh $(TOP)/tests/bench/dist-scaling.sh $(BUILD)/dqemu-arm $(BENCH_BIN) 4 1000000
 
 bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \

@@ -63,6 +63,9 @@ typedef enum DistOp {
     DIST_OP_SIGNAL = 11,
 } DistOp;
 
+/* The master's main guest thread's CPU (for a fatal signal's core). */
+extern CPUArchState *dist_master_env;
+
 /* This node's id (0: master) and the cluster's size. */
 extern unsigned dist_node_id;
 extern unsigned dist_node_count;

@@ -218,6 +218,7 @@ void dist_start(CPUArchState *env)
         dist_node_worker_serve(env);
     }
     /* The guest's main thread runs here, on the master. */
+    dist_master_env = env;
     dq_stats_add(&dist_stats, threads_run, 1);
     if (dist_options.nodes > 1) {
         dist_node_master_start(env);

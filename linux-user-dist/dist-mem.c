@@ -47,6 +47,8 @@ static unsigned mem_shift;
 static unsigned long *code_pages;
 /* Per page: its translations must go (set from any context). */
 static unsigned long *code_stale;
+/* Some bit of code_stale may be set: a cheap test for the fault path. */
+static int code_stale_any;
 /*
  * Per page: the host protection QEMU wants (the engine's bound), kept
  * here too so that a fork child can restore it without mmap_lock, which
@@ -105,15 +107,24 @@ static void dist_mem_page_dropped(void *opaque, uintptr_t page_addr)
 
     if (i < mem_pages && bit_test(code_pages, i)) {
         bit_set_atomic(code_stale, i);
+        __atomic_store_n(&code_stale_any, 1, __ATOMIC_RELEASE);
         dist_node_kick_service();
     }
 }
 
+/*
+ * Invalidate the translations of every page marked stale.  Runs on the
+ * service thread, and -- so that no stale translation can run once the
+ * writer's later stores or a syscall result became visible here -- in a
+ * thread right after a fault or a delegated call returned, inside the
+ * SIGSEGV handler if need be, as page_unprotect() does.
+ */
 void dist_mem_flush_code(void)
 {
     size_t w, words = (mem_pages + BITS_PER_WORD - 1) / BITS_PER_WORD;
 
-    if (!mem_attached) {
+    if (!mem_attached ||
+        !__atomic_exchange_n(&code_stale_any, 0, __ATOMIC_ACQ_REL)) {
         return;
     }
     for (w = 0; w < words; w++) {
@@ -209,13 +220,33 @@ bool dist_sigsegv(uintptr_t host_addr, bool is_write)
     }
     saved_errno = errno;
     r = dq_dsm_fault(host_addr, is_write, &st);
-    errno = saved_errno;
     if (r == DQ_FAULT_HANDLED) {
+        /*
+         * Not when this thread was interrupted inside mmap_lock (say,
+         * translating): QEMU's structures may be half-changed; the
+         * service thread will do it.
+         */
+        if (!have_mmap_lock()) {
+            dist_mem_flush_code();
+        }
+        errno = saved_errno;
         return true;
     }
+    errno = saved_errno;
     if (r == DQ_FAULT_ERROR) {
         char msg[192];
         int n;
+
+        /*
+         * A page is out of reach because a node failed: the failure path
+         * (service thread, transport) names the node and ends the run in
+         * a moment; this thread waits for it rather than speak first.
+         */
+        for (n = 0; n < 30; n++) {
+            struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+            nanosleep(&ts, NULL);
+        }
 
         n = snprintf(msg, sizeof(msg), "dqemu-" TARGET_NAME ": node %u: "
                      "cannot get guest page 0x%lx: %s\n", dist_node_id,

@@ -37,6 +37,7 @@
 #include "dsm.h"
 
 unsigned dist_node_id;
+CPUArchState *dist_master_env;
 unsigned dist_node_count = 1;
 DqXport *dist_xport;
 uint32_t dist_master_pid;
@@ -304,8 +305,8 @@ static void dist_on_message(void *opaque, const DqMsg *msg)
         }
         break;
     case DIST_OP_FATAL_SIGNAL:
+        /* Not answered: the worker waits until the cluster ends. */
         if (dist_node_id == 0) {
-            dist_reply(msg->src, msg->req_id, 0, 0, NULL, 0);
             dist_work_push(msg);
         }
         break;
@@ -541,8 +542,46 @@ static void dist_master_die_of_failure(void)
     _exit(EXIT_FAILURE);
 }
 
-/* A worker reported that the guest died of a signal there. */
-static void dist_master_die_of_signal(int target_sig)
+/*
+ * A worker reported that the guest died of a signal there.  The master
+ * must die of it the way qemu-user does: QEMU's dump_core_and_abort()
+ * writes the core, prints "qemu: uncaught target signal ..." and raises
+ * the signal, and its preexit_cleanup() ends the cluster -- with the
+ * worker still up, so the core can read its pages.  That function is
+ * private to signal.c, so the signal goes to the main guest thread as a
+ * synchronous one (which no mask or disposition can stop; the
+ * disposition is the default everywhere, or the worker would not have
+ * died), and QEMU's interrupt signal makes that thread take it.  Without
+ * a main thread left, or if it does not go down in time, the master dies
+ * of the signal itself.
+ */
+static void G_NORETURN dist_master_die_by_signal_only(int target_sig);
+
+static void G_NORETURN dist_master_die_of_signal(int target_sig)
+{
+    CPUArchState *env = __atomic_load_n(&dist_master_env, __ATOMIC_ACQUIRE);
+
+    if (env != NULL) {
+        TaskState *ts = get_task_state(env_cpu(env));
+        target_siginfo_t info;
+        int i;
+
+        memset(&info, 0, sizeof(info));
+        info.si_signo = target_sig;
+        info.si_code = TARGET_SI_KERNEL;
+        ts->sync_signal.info = info;
+        smp_wmb();
+        ts->sync_signal.pending = target_sig;
+        qatomic_set(&ts->signal_pending, 1);
+        syscall(SYS_tgkill, getpid(), dist_master_pid, host_interrupt_signal);
+        for (i = 0; i < 50; i++) {
+            g_usleep(100 * 1000);
+        }
+    }
+    dist_master_die_by_signal_only(target_sig);
+}
+
+static void G_NORETURN dist_master_die_by_signal_only(int target_sig)
 {
     int host_sig = target_to_host_signal(target_sig);
     struct sigaction act;
@@ -569,6 +608,12 @@ static void dist_master_die_of_signal(int target_sig)
         sigprocmask(SIG_UNBLOCK, &set, NULL);
     }
     kill(getpid(), host_sig);
+    {
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigsuspend(&none);      /* the signal ends us here */
+    }
     _exit(128 + target_sig);
 }
 
@@ -807,10 +852,11 @@ void dist_node_worker_join(const char **cpu_model)
     char *s;
 
     dist_node_id = dist_options.node_id;
-    dist_node_count = dist_options.nodes;
-    if (dist_node_count < 2 || dist_node_id >= dist_node_count) {
-        snprintf(what, sizeof(what), "--node-id %u needs --nodes N with "
-                 "N > %u (the cluster's size)", dist_node_id, dist_node_id);
+    /* --nodes is optional on a worker: the master's JOIN_ACCEPT says. */
+    dist_node_count = dist_options.nodes > 1 ? dist_options.nodes : 0;
+    if (dist_node_count != 0 && dist_node_id >= dist_node_count) {
+        snprintf(what, sizeof(what), "--node-id %u is not below --nodes %u",
+                 dist_node_id, dist_node_count);
         dist_worker_fail_join(what);
     }
     qemu_mutex_init(&work_lock);
@@ -829,10 +875,11 @@ void dist_node_worker_join(const char **cpu_model)
         snprintf(what, sizeof(what), "cannot join the master at %s: %s%s",
                  dist_options.master, err,
                  st == DQ_ERR_XPORT_REFUSED ?
-                 " (is this the same dqemu-" TARGET_NAME " build, with the "
-                 "same --nodes, as the master's?)" : "");
+                 " (is this the same dqemu-" TARGET_NAME " build as the "
+                 "master's, with a --node-id below its --nodes?)" : "");
         dist_worker_fail_join(what);
     }
+    dist_node_count = dq_xport_config(dist_xport)->node_count;
 
     dist_wr_init(&id);
     dist_write_identity(&id, NULL);

@@ -76,6 +76,12 @@ void dist_signal_fatal_on_worker(int target_sig)
     req.dst = 0;
     req.u.call.op = DIST_OP_FATAL_SIGNAL;
     req.u.call.aux = target_sig;
-    /* Bounded: the master answers at once, or is gone. */
-    dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf), 2000);
+    /*
+     * The master dumps the core (it may need this node's pages), prints
+     * qemu-user's message and dies of the signal; its SHUTDOWN ends this
+     * node, and so does its death.  No answer comes.
+     */
+    dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
+                     DQ_XPORT_WAIT_FOREVER);
+    _exit(128 + target_sig);
 }

@@ -254,6 +254,12 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
         return fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8);
     }
     if (dist_node_id == 0) {
+#ifdef TARGET_NR_exit
+        if (num == TARGET_NR_exit && env == dist_master_env) {
+            /* Its CPU goes away: a fatal signal needs another way out. */
+            __atomic_store_n(&dist_master_env, NULL, __ATOMIC_RELEASE);
+        }
+#endif
         dist_in_syscall = true;
         ret = local ? fn(env, num, arg1, arg2, arg3, arg4, arg5, arg6,
                          arg7, arg8)

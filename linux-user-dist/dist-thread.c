@@ -601,6 +601,8 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
     {
         DistRd r;
 
+        /* Code another node wrote while the call ran must not run stale. */
+        dist_mem_flush_code();
         /* Signals that came for this thread while its call ran. */
         dist_rd_init(&r, reply.tail, reply.tail_len);
         dist_queue_signals(get_task_state(env_cpu(env)), &r);
