@@ -56,7 +56,7 @@ include $(TOP)/tests/dsm/dsm.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus dsm cli guest qemu-tcg
+SUITES := unit fuzz-corpus dsm cli guest qemu-tcg dist
 # The reports summary.py must find: one per suite, and test-dsm writes a
 # second one for its ASan+UBSan pass.
 REPORTS := $(SUITES) dsm-asan
