@@ -19,6 +19,9 @@
 #include "qemu/osdep.h"
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <netdb.h>
+#include <arpa/inet.h>
 #include "qemu/cutils.h"
 #include "qemu/timer.h"
 #include "user/signal.h"
@@ -345,9 +348,51 @@ static void dist_on_shutdown(void *opaque, uint32_t code)
     _exit(0);
 }
 
+/*
+ * The endpoint a worker binds: on the address its host uses to reach the
+ * master (found by connecting a UDP socket, which sends nothing), so that
+ * other nodes on other hosts can reach it too; loopback for a master on
+ * this host.  NULL (the transport's loopback default) when in doubt.
+ */
+static char *dist_worker_bind_endpoint(const char *master_ep)
+{
+    g_autofree char *host = NULL;
+    const char *h = master_ep + strlen("tcp://");
+    const char *colon = strrchr(h, ':');
+    struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+    struct sockaddr_storage me;
+    socklen_t len = sizeof(me);
+    char ip[INET6_ADDRSTRLEN];
+    char *ep = NULL;
+    int fd;
+
+    if (!g_str_has_prefix(master_ep, "tcp://") || colon == NULL) {
+        return NULL;
+    }
+    host = g_strndup(h, colon - h);
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL) {
+        return NULL;
+    }
+    fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+        getsockname(fd, (struct sockaddr *)&me, &len) == 0 &&
+        getnameinfo((struct sockaddr *)&me, len, ip, sizeof(ip), NULL, 0,
+                    NI_NUMERICHOST) == 0) {
+        ep = g_strdup_printf(me.ss_family == AF_INET6 ? "tcp://[%s]:*"
+                             : "tcp://%s:*", ip);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return ep;
+}
+
 static DqXport *dist_start_xport(const char *master_ep, char *err,
                                  size_t errlen)
 {
+    g_autofree char *bind_ep = NULL;
+
     DqXportConfig xc;
     DqXport *x = NULL;
 
@@ -355,6 +400,10 @@ static DqXport *dist_start_xport(const char *master_ep, char *err,
     xc.node_id = dist_node_id;
     xc.node_count = dist_node_count;
     xc.master_endpoint = master_ep;
+    if (dist_node_id != 0) {
+        bind_ep = dist_worker_bind_endpoint(master_ep);
+        xc.bind_endpoint = bind_ep;
+    }
     xc.cluster_id = dist_cluster_id();
     xc.page_size = qemu_real_host_page_size();
     xc.max_payload = DIST_MAX_PAYLOAD;
