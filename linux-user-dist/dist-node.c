@@ -752,6 +752,8 @@ void dist_node_master_start(CPUArchState *env)
                 "%s\n", err);
         dq_xport_shutdown(dist_xport, EXIT_FAILURE);
         dist_reap_workers(true);
+        /* Closing with linger lets a refused worker's answer leave. */
+        dq_xport_free(dist_xport);
         _exit(EXIT_FAILURE);
     }
 
