@@ -18,27 +18,9 @@
 #include <sys/wait.h>
 
 #include "guest-check.h"
+#include "guest-proc.h"
 
 extern char **environ;
-
-static int wait_for(pid_t pid)
-{
-    int status;
-    pid_t r;
-
-    do {
-        r = waitpid(pid, &status, 0);
-    } while (r == -1 && errno == EINTR);
-    CHECK(r == pid, "waitpid(%d) returned %d: %s", (int)pid, (int)r, strerror(errno));
-    return status;
-}
-
-static void expect_exit(int status, int code, const char *what)
-{
-    CHECK(WIFEXITED(status), "%s: not a normal exit (status %#x)", what, status);
-    CHECK(WEXITSTATUS(status) == code, "%s: exit code %d, want %d", what,
-          WEXITSTATUS(status), code);
-}
 
 /* Reads everything from @fd into @buf (NUL-terminated) and closes it. */
 static void read_all(int fd, char *buf, size_t cap)

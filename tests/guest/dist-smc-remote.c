@@ -17,73 +17,7 @@
 #include <sys/mman.h>
 
 #include "guest-check.h"
-
-typedef int (*fn0_t)(void);
-typedef int (*fn2_t)(int, int);
-
-/*
- * Per-ISA encoders.  emit_const writes int f(void) { return value; } for
- * 0 <= value <= 0xffff; emit_arith writes int f(int a, int b) returning
- * a + b, or a - b when sub is set.  Both return the size in bytes.
- */
-#if defined(__aarch64__)
-
-static size_t emit_const(uint32_t *buf, unsigned value)
-{
-    buf[0] = 0x52800000u | (value & 0xffffu) << 5;    /* movz w0, #value */
-    buf[1] = 0xd65f03c0u;                             /* ret */
-    return 8;
-}
-
-static size_t emit_arith(uint32_t *buf, int sub)
-{
-    buf[0] = sub ? 0x4b010000u : 0x0b010000u;         /* sub/add w0, w0, w1 */
-    buf[1] = 0xd65f03c0u;                             /* ret */
-    return 8;
-}
-
-#elif defined(__arm__)
-
-/* A32 code, entered through a pointer with bit 0 clear (BLX to ARM state). */
-static size_t emit_const(uint32_t *buf, unsigned value)
-{
-    buf[0] = 0xe3000000u | (value & 0xf000u) << 4 | (value & 0x0fffu); /* movw r0 */
-    buf[1] = 0xe12fff1eu;                             /* bx lr */
-    return 8;
-}
-
-static size_t emit_arith(uint32_t *buf, int sub)
-{
-    buf[0] = sub ? 0xe0400001u : 0xe0800001u;         /* sub/add r0, r0, r1 */
-    buf[1] = 0xe12fff1eu;                             /* bx lr */
-    return 8;
-}
-
-#elif defined(__riscv) && __riscv_xlen == 64
-
-static size_t emit_const(uint32_t *buf, unsigned value)
-{
-    /* lui a0, hi; addiw a0, a0, lo  with value = (hi << 12) + sext(lo) */
-    int32_t v = (int32_t)(value & 0xffffu);
-    int32_t hi = (v + 0x800) >> 12;
-    int32_t lo = v - (hi << 12);
-
-    buf[0] = ((uint32_t)hi & 0xfffffu) << 12 | 10u << 7 | 0x37u;
-    buf[1] = ((uint32_t)lo & 0xfffu) << 20 | 10u << 15 | 10u << 7 | 0x1bu;
-    buf[2] = 0x00008067u;                             /* ret */
-    return 12;
-}
-
-static size_t emit_arith(uint32_t *buf, int sub)
-{
-    buf[0] = sub ? 0x40b5053bu : 0x00b5053bu;         /* subw/addw a0, a0, a1 */
-    buf[1] = 0x00008067u;                             /* ret */
-    return 8;
-}
-
-#else
-#error "dist-smc-remote.c: no instruction encoder for this ISA"
-#endif
+#include "guest-emit.h"
 
 enum kind { RWX_CONST, WX_CONST, RWX_ARITH };
 
