@@ -109,9 +109,11 @@ void dist_page_set_flags(target_ulong start, target_ulong last, int flags,
 
 /*
  * access_ok_untagged(), after QEMU's own checks passed: make the range
- * present here for the kernel (which answers EFAULT, not SIGSEGV).
- * @type is VERIFY_READ or VERIFY_WRITE.  False only when the cluster is
- * failing.
+ * present here.  The kernel answers a PROT_NONE buffer with EFAULT, not
+ * SIGSEGV, and QEMU writes guest memory with host signals blocked in
+ * places (CLEARTID at thread exit, after block_signals()), where a fault
+ * would kill the process.  @type is VERIFY_READ or VERIFY_WRITE.  False
+ * only when the cluster is failing.
  */
 bool dist_access_ok(int type, abi_ulong addr, abi_ulong size);
 
@@ -119,11 +121,12 @@ bool dist_access_ok(int type, abi_ulong addr, abi_ulong size);
  * lock_user() and unlock_user(): on several nodes the kernel works on a
  * private copy of a syscall buffer (QEMU's CONFIG_DEBUG_REMAP scheme), so
  * a page another node takes meanwhile cannot make it fail with EFAULT.
- * dist_lock_user() returns @host_addr itself on one node;
+ * dist_lock_user() returns @host_addr itself on one node, outside
+ * system calls and for VERIFY_NONE (an address range, not a buffer);
  * dist_unlock_user() copies the first @len bytes back and frees the copy,
  * or does nothing for a direct pointer (or NULL).
  */
-void *dist_lock_user(void *host_addr, ssize_t len, bool copy);
+void *dist_lock_user(int type, void *host_addr, ssize_t len, bool copy);
 void dist_unlock_user(void *host_ptr, abi_ulong guest_addr, ssize_t len);
 
 /*

@@ -313,13 +313,14 @@ bool dist_access_ok(int type, abi_ulong addr, abi_ulong size)
  * Only buffers of a system call get a private copy.  QEMU code outside
  * system calls has been seen to rely on lock_user() returning the guest
  * memory itself (riscv64's setup_rt_frame() never unlocks its frame), and
- * its accesses fault and fetch pages like any other.
+ * its accesses fault and fetch pages like any other.  A VERIFY_NONE range
+ * is an address range the kernel looks at (mincore), not a buffer.
  */
 __thread bool dist_in_syscall;
 
-void *dist_lock_user(void *host_addr, ssize_t len, bool copy)
+void *dist_lock_user(int type, void *host_addr, ssize_t len, bool copy)
 {
-    if (!mem_attached || len <= 0 || !dist_in_syscall) {
+    if (!mem_attached || len <= 0 || !dist_in_syscall || type == VERIFY_NONE) {
         return host_addr;
     }
     return copy ? g_memdup2(host_addr, len) : g_malloc0(len);
