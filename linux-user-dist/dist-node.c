@@ -884,14 +884,6 @@ static uint8_t *worker_layout;
 static size_t worker_layout_len;
 static struct image_info worker_info;
 
-static void dist_worker_fail_join(const char *what)
-{
-    fflush(stdout);
-    fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: %s\n", dist_node_id,
-            what);
-    exit(EXIT_FAILURE);
-}
-
 void dist_node_worker_join(const char **cpu_model)
 {
     char err[DQ_ERRBUF_SIZE + 256], what[DQ_ERRBUF_SIZE + 512];
@@ -908,7 +900,7 @@ void dist_node_worker_join(const char **cpu_model)
     if (dist_node_count != 0 && dist_node_id >= dist_node_count) {
         snprintf(what, sizeof(what), "--node-id %u is not below --nodes %u",
                  dist_node_id, dist_node_count);
-        dist_worker_fail_join(what);
+        dist_fatal("%s", what);
     }
     qemu_mutex_init(&work_lock);
     work_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -919,7 +911,7 @@ void dist_node_worker_join(const char **cpu_model)
     if (dist_xport == NULL) {
         snprintf(what, sizeof(what), "cannot join the master at %s: %s",
                  dist_options.master, err);
-        dist_worker_fail_join(what);
+        dist_fatal("%s", what);
     }
     st = dq_xport_wait_ready(dist_xport, err, sizeof(err));
     if (st != DQ_OK) {
@@ -928,7 +920,7 @@ void dist_node_worker_join(const char **cpu_model)
                  st == DQ_ERR_XPORT_REFUSED ?
                  " (is this the same dqemu-" TARGET_NAME " build as the "
                  "master's, with a --node-id below its --nodes?)" : "");
-        dist_worker_fail_join(what);
+        dist_fatal("%s", what);
     }
     dist_node_count = dq_xport_config(dist_xport)->node_count;
 
@@ -947,12 +939,12 @@ void dist_node_worker_join(const char **cpu_model)
     if (st != DQ_OK) {
         snprintf(what, sizeof(what), "no settings from the master at %s: %s",
                  dist_options.master, dq_status_str(st));
-        dist_worker_fail_join(what);
+        dist_fatal("%s", what);
     }
     if (reply.u.call.aux != 0) {
         snprintf(what, sizeof(what), "the master refused this worker: %.*s",
                  (int)reply.tail_len, (const char *)reply.tail);
-        dist_worker_fail_join(what);
+        dist_fatal("%s", what);
     }
 
     dist_rd_init(&r, reply.tail, reply.tail_len);
@@ -960,7 +952,7 @@ void dist_node_worker_join(const char **cpu_model)
     g_free(dist_rd_str(&r));
     dist_rd_u64(&r);
     if (dist_rd_u32(&r) != dist_node_count) {
-        dist_worker_fail_join("the master's --nodes differs from ours");
+        dist_fatal("the master's --nodes differs from ours");
     }
     s = dist_rd_str(&r);
     *cpu_model = s;
@@ -994,7 +986,7 @@ void dist_node_worker_join(const char **cpu_model)
         }
     }
     if (!dist_rd_done(&r) || s == NULL) {
-        dist_worker_fail_join("the master's settings did not decode");
+        dist_fatal("the master's settings did not decode");
     }
     g_free(buf);
 }

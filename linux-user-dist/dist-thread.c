@@ -555,26 +555,31 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
                               bool with_state)
 {
     DqMsg req, reply;
-    uint8_t buf[256];
-    DistWr w;
+    /* The answer carries up to one siginfo per signal number. */
+    uint8_t buf[DQ_PROTO_HDR_SIZE + DQ_BODY_CALL +
+                TARGET_NSIG * sizeof(target_siginfo_t)];
+    /* The 8 arguments, and for CLONE calls the CPU state after them. */
+    uint8_t small[8 * 8];
+    uint8_t *tail = small;
+    size_t tail_len = sizeof(small);
     DqStatus st;
     int64_t t0 = get_clock();
-    int i;
+    int i, b;
 
-    dist_wr_init(&w);
-    for (i = 0; i < 8; i++) {
-        dist_wr_u64(&w, (uint64_t)(int64_t)args[i]);
-    }
     if (with_state) {
         TaskState *ts = get_task_state(env_cpu(env));
         size_t len = dist_cpu_state_size(env);
-        uint8_t *state = g_malloc(len);
 
-        if (dist_cpu_state_save(env, ts, state, len) != len) {
+        tail_len = sizeof(small) + len;
+        tail = g_malloc(tail_len);
+        if (dist_cpu_state_save(env, ts, tail + sizeof(small), len) != len) {
             dist_fatal("cannot save the state of thread %u", remote_tid);
         }
-        dist_wr_bytes(&w, state, len);
-        g_free(state);
+    }
+    for (i = 0; i < 8; i++) {
+        for (b = 0; b < 8; b++) {
+            tail[i * 8 + b] = (uint64_t)(int64_t)args[i] >> (8 * b);
+        }
     }
     memset(&req, 0, sizeof(req));
     req.type = DQ_MSG_CALL;
@@ -582,11 +587,13 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
     req.u.call.op = DIST_OP_SYSCALL;
     req.u.call.aux = num;
     req.u.call.arg = remote_tid;
-    req.tail = dist_wr_data(&w);
-    req.tail_len = dist_wr_len(&w);
+    req.tail = tail;
+    req.tail_len = tail_len;
     st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
                           DQ_XPORT_WAIT_FOREVER);
-    dist_wr_free(&w);
+    if (tail != small) {
+        g_free(tail);
+    }
     dq_stats_add(&dist_stats, delegated_wait_ns, get_clock() - t0);
     if (st == DQ_ERR_XPORT_SHUTDOWN) {
         /* The guest exited (exit_group elsewhere): this node ends now. */
