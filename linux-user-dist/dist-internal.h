@@ -119,6 +119,20 @@ const char *dist_master_cpu_model(void);
 extern int64_t dist_start_time_ns;
 
 /*
+ * The CALL messages of DistOp: a request to node @dst answered by a
+ * CALL_REPLY into @reply/@buf (dq_xport_request), a note that expects no
+ * answer, and the answer to request @req_id.  Context: any thread but
+ * the transport's I/O thread for dist_call(); any for the others.
+ */
+DqStatus dist_call(unsigned dst, DistOp op, uint32_t aux, uint64_t arg,
+                   const void *tail, size_t len, DqMsg *reply, uint8_t *buf,
+                   size_t buflen, unsigned timeout_ms);
+DqStatus dist_note(unsigned dst, DistOp op, uint32_t aux, uint64_t arg,
+                   const void *tail, size_t len);
+void dist_reply(unsigned dst, uint64_t req_id, uint64_t arg, uint32_t aux,
+                const void *tail, size_t len);
+
+/*
  * Send @op with @tail to every worker as a request and wait for every
  * answer.  Context: a guest thread (any lock may be held but the DSM's).
  */

@@ -157,22 +157,46 @@ static void dist_service_wait(int timeout_ms)
     }
 }
 
-/* Answer request @w with @arg and @tail (from any thread). */
-static void dist_reply(uint16_t dst, uint64_t req_id, uint64_t arg,
-                       uint32_t aux, const void *tail, size_t len)
+/* A CALL or CALL_REPLY message with these fields. */
+static void dist_msg(DqMsg *m, DqMsgType type, unsigned dst, uint32_t op,
+                     uint32_t aux, uint64_t arg, const void *tail, size_t len)
+{
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->dst = dst;
+    m->u.call.op = op;
+    m->u.call.aux = aux;
+    m->u.call.arg = arg;
+    m->tail = tail;
+    m->tail_len = len;
+}
+
+DqStatus dist_call(unsigned dst, DistOp op, uint32_t aux, uint64_t arg,
+                   const void *tail, size_t len, DqMsg *reply, uint8_t *buf,
+                   size_t buflen, unsigned timeout_ms)
+{
+    DqMsg req;
+
+    dist_msg(&req, DQ_MSG_CALL, dst, op, aux, arg, tail, len);
+    return dq_xport_request(dist_xport, &req, reply, buf, buflen, timeout_ms);
+}
+
+DqStatus dist_note(unsigned dst, DistOp op, uint32_t aux, uint64_t arg,
+                   const void *tail, size_t len)
 {
     DqMsg m;
 
-    memset(&m, 0, sizeof(m));
-    m.type = DQ_MSG_CALL_REPLY;
-    m.dst = dst;
+    dist_msg(&m, DQ_MSG_CALL, dst, op, aux, arg, tail, len);
+    return dq_xport_send(dist_xport, &m);
+}
+
+void dist_reply(unsigned dst, uint64_t req_id, uint64_t arg, uint32_t aux,
+                const void *tail, size_t len)
+{
+    DqMsg m;
+
+    dist_msg(&m, DQ_MSG_CALL_REPLY, dst, DIST_OP_NONE, aux, arg, tail, len);
     m.req_id = req_id;
-    m.u.call.op = DIST_OP_NONE;
-    m.u.call.aux = aux;
-    m.u.call.arg = arg;
-    m.tail = tail;
-    m.tail_len = len;
-    /* A failure here means the peer is gone; the failure path reports it. */
     dq_xport_send(dist_xport, &m);
 }
 
@@ -787,20 +811,12 @@ void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
     unsigned k;
 
     for (k = 1; k < dist_node_count; k++) {
-        DqMsg req, reply;
+        DqMsg reply;
         uint8_t buf[64];
         DqStatus st;
 
-        memset(&req, 0, sizeof(req));
-        req.type = DQ_MSG_CALL;
-        req.dst = k;
-        req.u.call.op = op;
-        req.u.call.aux = aux;
-        req.u.call.arg = arg;
-        req.tail = tail;
-        req.tail_len = tail_len;
-        st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
-                              DQ_XPORT_WAIT_FOREVER);
+        st = dist_call(k, op, aux, arg, tail, tail_len, &reply, buf,
+                       sizeof(buf), DQ_XPORT_WAIT_FOREVER);
         if (st != DQ_OK && st != DQ_ERR_XPORT_SHUTDOWN) {
             /* The node failed: the failure path ends the cluster. */
             dist_master_fail("node %u did not take a change: %s", k,
@@ -815,16 +831,12 @@ static void dist_print_cluster_stats(void)
     unsigned k;
 
     for (k = 1; k < dist_node_count; k++) {
-        DqMsg req, reply;
+        DqMsg reply;
         uint8_t *buf = g_malloc(DIST_MAX_PAYLOAD + 4096);
         DqStatus st;
 
-        memset(&req, 0, sizeof(req));
-        req.type = DQ_MSG_CALL;
-        req.dst = k;
-        req.u.call.op = DIST_OP_STATS;
-        st = dq_xport_request(dist_xport, &req, &reply, buf,
-                              DIST_MAX_PAYLOAD + 4096, 0);
+        st = dist_call(k, DIST_OP_STATS, 0, 0, NULL, 0, &reply, buf,
+                       DIST_MAX_PAYLOAD + 4096, 0);
         if (st == DQ_OK) {
             fwrite(reply.tail, 1, reply.tail_len, stderr);
         } else {
@@ -887,7 +899,7 @@ static struct image_info worker_info;
 void dist_node_worker_join(const char **cpu_model)
 {
     char err[DQ_ERRBUF_SIZE + 256], what[DQ_ERRBUF_SIZE + 512];
-    DqMsg req, reply;
+    DqMsg reply;
     uint8_t *buf;
     DistWr id;
     DistRd r;
@@ -926,15 +938,9 @@ void dist_node_worker_join(const char **cpu_model)
 
     dist_wr_init(&id);
     dist_write_identity(&id, NULL);
-    memset(&req, 0, sizeof(req));
-    req.type = DQ_MSG_CALL;
-    req.dst = 0;
-    req.u.call.op = DIST_OP_CONFIG;
-    req.tail = dist_wr_data(&id);
-    req.tail_len = dist_wr_len(&id);
     buf = g_malloc(DIST_MAX_PAYLOAD + 4096);
-    st = dq_xport_request(dist_xport, &req, &reply, buf,
-                          DIST_MAX_PAYLOAD + 4096, 0);
+    st = dist_call(0, DIST_OP_CONFIG, 0, 0, dist_wr_data(&id),
+                   dist_wr_len(&id), &reply, buf, DIST_MAX_PAYLOAD + 4096, 0);
     dist_wr_free(&id);
     if (st != DQ_OK) {
         snprintf(what, sizeof(what), "no settings from the master at %s: %s",
@@ -1002,7 +1008,7 @@ int dist_node_worker_load(struct target_pt_regs *regs,
 
 void dist_node_worker_ready(CPUArchState *env)
 {
-    DqMsg req, reply;
+    DqMsg reply;
     uint8_t buf[64];
     DqStatus st;
 
@@ -1014,11 +1020,8 @@ void dist_node_worker_ready(CPUArchState *env)
     /* Threads of this node run in parallel from the start. */
     tcg_cflags_set(env_cpu(env), CF_PARALLEL);
 
-    memset(&req, 0, sizeof(req));
-    req.type = DQ_MSG_CALL;
-    req.dst = 0;
-    req.u.call.op = DIST_OP_READY;
-    st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf), 0);
+    st = dist_call(0, DIST_OP_READY, 0, 0, NULL, 0, &reply, buf, sizeof(buf),
+                   0);
     if (st != DQ_OK) {
         dist_fatal("the master did not take our READY: %s",
                    dq_status_str(st));

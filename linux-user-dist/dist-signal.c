@@ -68,20 +68,15 @@ void dist_signal_apply_action(int target_sig, const uint8_t *data,
 
 void dist_signal_fatal_on_worker(int target_sig)
 {
-    DqMsg req, reply;
+    DqMsg reply;
     uint8_t buf[64];
 
-    memset(&req, 0, sizeof(req));
-    req.type = DQ_MSG_CALL;
-    req.dst = 0;
-    req.u.call.op = DIST_OP_FATAL_SIGNAL;
-    req.u.call.aux = target_sig;
     /*
      * The master dumps the core (it may need this node's pages), prints
      * qemu-user's message and dies of the signal; its SHUTDOWN ends this
      * node, and so does its death.  No answer comes.
      */
-    dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
-                     DQ_XPORT_WAIT_FOREVER);
+    dist_call(0, DIST_OP_FATAL_SIGNAL, target_sig, 0, NULL, 0, &reply, buf,
+              sizeof(buf), DQ_XPORT_WAIT_FOREVER);
     _exit(128 + target_sig);
 }

@@ -128,15 +128,9 @@ void dist_thread_deliver(const DqMsg *msg)
     if (p == NULL) {
         qemu_mutex_unlock(&proxies_lock);
         if (msg->u.call.op == DIST_OP_SYSCALL) {
-            DqMsg m;
-
             /* Cannot happen with a well-behaved worker; never leave it hanging. */
-            memset(&m, 0, sizeof(m));
-            m.type = DQ_MSG_CALL_REPLY;
-            m.dst = msg->src;
-            m.req_id = msg->req_id;
-            m.u.call.arg = (uint64_t)(int64_t)-TARGET_ESRCH;
-            dq_xport_send(dist_xport, &m);
+            dist_reply(msg->src, msg->req_id, (uint64_t)(int64_t)-TARGET_ESRCH,
+                       0, NULL, 0);
         }
         return;
     }
@@ -204,21 +198,15 @@ static void dist_proxy_forward_signals(DistProxy *p, TaskState *ts)
     target_siginfo_t infos[TARGET_NSIG];
     unsigned n = dist_proxy_take_signals(ts, infos);
     DistWr w;
-    DqMsg m;
 
     if (n == 0) {
         return;
     }
     dist_wr_init(&w);
     dist_wr_signals(&w, infos, n);
-    memset(&m, 0, sizeof(m));
-    m.type = DQ_MSG_CALL;
-    m.dst = p->node;
-    m.u.call.op = DIST_OP_SIGNAL;
-    m.u.call.arg = p->tid;
-    m.tail = dist_wr_data(&w);
-    m.tail_len = dist_wr_len(&w);
-    dq_xport_send(dist_xport, &m);
+    /* A failure means the node is gone; the failure path reports it. */
+    dist_note(p->node, DIST_OP_SIGNAL, 0, p->tid, dist_wr_data(&w),
+              dist_wr_len(&w));
     dist_wr_free(&w);
 }
 
@@ -253,18 +241,11 @@ static void dist_proxy_reply(DistCall *c, TaskState *ts, abi_long ret)
     target_siginfo_t infos[TARGET_NSIG];
     unsigned n = dist_proxy_take_signals(ts, infos);
     DistWr w;
-    DqMsg m;
 
     dist_wr_init(&w);
     dist_wr_signals(&w, infos, n);
-    memset(&m, 0, sizeof(m));
-    m.type = DQ_MSG_CALL_REPLY;
-    m.dst = c->src;
-    m.req_id = c->req_id;
-    m.u.call.arg = (uint64_t)(int64_t)ret;
-    m.tail = dist_wr_data(&w);
-    m.tail_len = dist_wr_len(&w);
-    dq_xport_send(dist_xport, &m);
+    dist_reply(c->src, c->req_id, (uint64_t)(int64_t)ret, 0, dist_wr_data(&w),
+               dist_wr_len(&w));
     dist_wr_free(&w);
 }
 
@@ -357,7 +338,6 @@ void dist_thread_begin(CPUArchState *env)
     unsigned node = 0;
     size_t len;
     uint8_t *state;
-    DqMsg m;
 
     if (!dist_active() || dist_node_id != 0 || !sched_ready) {
         dq_stats_add(&dist_stats, threads_run, 1);
@@ -385,14 +365,8 @@ void dist_thread_begin(CPUArchState *env)
     if (dist_cpu_state_save(env, ts, state, len) != len) {
         dist_fatal("cannot save the state of thread %u", p->tid);
     }
-    memset(&m, 0, sizeof(m));
-    m.type = DQ_MSG_CALL;
-    m.dst = node;
-    m.u.call.op = DIST_OP_THREAD_START;
-    m.u.call.arg = p->tid;
-    m.tail = state;
-    m.tail_len = len;
-    if (dq_xport_send(dist_xport, &m) != DQ_OK) {
+    if (dist_note(node, DIST_OP_THREAD_START, 0, p->tid, state, len) !=
+        DQ_OK) {
         dist_fatal("cannot start thread %u on node %u", p->tid, node);
     }
     g_free(state);
@@ -554,7 +528,7 @@ void dist_thread_start_remote(CPUArchState *template_env, uint32_t tid,
 abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
                               bool with_state)
 {
-    DqMsg req, reply;
+    DqMsg reply;
     /* The answer carries up to one siginfo per signal number. */
     uint8_t buf[DQ_PROTO_HDR_SIZE + DQ_BODY_CALL +
                 TARGET_NSIG * sizeof(target_siginfo_t)];
@@ -581,16 +555,8 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
             tail[i * 8 + b] = (uint64_t)(int64_t)args[i] >> (8 * b);
         }
     }
-    memset(&req, 0, sizeof(req));
-    req.type = DQ_MSG_CALL;
-    req.dst = 0;
-    req.u.call.op = DIST_OP_SYSCALL;
-    req.u.call.aux = num;
-    req.u.call.arg = remote_tid;
-    req.tail = tail;
-    req.tail_len = tail_len;
-    st = dq_xport_request(dist_xport, &req, &reply, buf, sizeof(buf),
-                          DQ_XPORT_WAIT_FOREVER);
+    st = dist_call(0, DIST_OP_SYSCALL, num, remote_tid, tail, tail_len, &reply,
+                   buf, sizeof(buf), DQ_XPORT_WAIT_FOREVER);
     if (tail != small) {
         g_free(tail);
     }
@@ -621,19 +587,12 @@ abi_long dist_thread_remote_exit(CPUArchState *env, abi_long status)
 {
     CPUState *cpu = env_cpu(env);
     TaskState *ts = get_task_state(cpu);
-    DqMsg m;
 
     /* A signal first: QEMU's exit would restart the call the same way. */
     if (block_signals()) {
         return -QEMU_ERESTARTSYS;
     }
-    memset(&m, 0, sizeof(m));
-    m.type = DQ_MSG_CALL;
-    m.dst = 0;
-    m.u.call.op = DIST_OP_THREAD_EXIT;
-    m.u.call.aux = (uint32_t)status;
-    m.u.call.arg = remote_tid;
-    dq_xport_send(dist_xport, &m);
+    dist_note(0, DIST_OP_THREAD_EXIT, (uint32_t)status, remote_tid, NULL, 0);
 
     /* The proxy does CLEARTID; here the CPU just goes away. */
     dist_remote_register(remote_tid, 0, NULL);
