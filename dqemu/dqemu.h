@@ -102,7 +102,15 @@ typedef struct DqOptions {
     bool worker;            /* --worker: this process is a worker node */
     const char *master;     /* --master: the master's endpoint (worker) */
     unsigned node_id;       /* --node-id: this worker's id (worker) */
+    /*
+     * --atomic-lease USEC: how long a node keeps a page it fetched for an
+     * atomic before it gives it up (dsm.h); -1: the engine's default.
+     */
+    long atomic_lease_us;
 } DqOptions;
+
+/* Longest --atomic-lease accepted: a second would stall other nodes. */
+#define DQ_MAX_ATOMIC_LEASE_US 1000000
 
 /* Longest endpoint accepted on the command line (tcp://HOST:PORT). */
 #define DQ_ENDPOINT_MAX 128
@@ -152,6 +160,10 @@ void dq_options_usage(FILE *out);
     X(syscalls_delegated, "calls", "of those, sent to the master to run")  \
     X(syscalls_served, "calls",   "run here for threads of other nodes")   \
     X(delegated_wait_ns, "ns",    "time threads waited for delegated calls") \
+    X(atomic_steps,    "steps",   "exclusive atomic steps run on this node") \
+    X(atomic_step_ns,  "ns",      "their time, cluster-wide lock included") \
+    X(atomic_pauses,   "pauses",  "times stopped for another node's step") \
+    X(atomic_pause_ns, "ns",      "time stopped for other nodes' steps")  \
     X(wall_time_ns,    "ns",      "time from start to exit")
 
 typedef struct DqStats {

@@ -9,7 +9,8 @@
  *     here, the directory itself under d->home_lock.  No allocation.
  *   I/O thread (transport callbacks): INVAL and RECALL for pages held
  *     here, late installs, and the home side for remote requests, under
- *     d->home_lock.  Home messages leave straight to the socket.
+ *     d->home_lock.  Home messages leave straight to the socket.  Its
+ *     timer (dq_xport_arm_timer) answers the recalls a lease held back.
  *
  *   other threads of the program: dq_dsm_claim_range() (home_lock, then
  *     TRANSIT), dq_dsm_drop_range() (PENDING then TRANSIT, like a fault),
@@ -22,7 +23,8 @@
  * or the program's (dq_dsm_attach), whose callbacks forward to us.
  *
  * Locks: d->home_lock (the directory, the entries, the home copies, lost,
- * the self events, the deferred drop notes) comes before the transport's
+ * the self events, the deferred drop notes, the queue of recalls held
+ * back by leases) comes before the transport's
  * x->lock and sock_lock, and before a page's TRANSIT bit; the interrupted
  * thread never holds it (it touches no DSM memory inside).  A faulting
  * thread holds its page's PENDING bit when it takes home_lock, so nothing
@@ -57,6 +59,7 @@
 #include <unistd.h>
 
 #include "dir.h"
+#include "lease.h"
 
 #define INSTALL_NONE    0u
 #define INSTALL_BUSY    1u
@@ -75,6 +78,8 @@
  * two would do.
  */
 #define DROP_NOTES      8
+/* dq_dsm_stop(): how long the I/O thread gets to answer held-back recalls. */
+#define LEASE_FLUSH_MS  1000
 
 /* One fault in progress: preallocated, claimed by CAS. */
 typedef struct DqDsmSlot {
@@ -86,6 +91,7 @@ typedef struct DqDsmSlot {
     DqStatus install_status;
     size_t index;
     DqDirEventKind kind;        /* local home: READ, WRITE, UPGRADE */
+    bool lease;                 /* an atomic's write: its M grant leases */
     DqMsg req;
     DqMsg reply;
     uint8_t *buf;               /* reply buffer, buflen bytes */
@@ -133,6 +139,13 @@ typedef struct DqDsm {
     size_t buflen;
     DqDsmSlot **pending;        /* per page: slot of a remote request */
     uint8_t *io_buf;            /* I/O thread: recalled page */
+
+    /* Leases (lease.h). */
+    uint64_t lease_ns;          /* atomic: dq_dsm_set_lease_ns */
+    bool leases_off;            /* atomic: stopping, every lease is over */
+    uint64_t *lease;            /* per page: its lease word */
+    DqLeaseDefer *defer_rec;    /* per page: a recall held back */
+    DqLeaseQueue deferq;        /* under home_lock (len: atomic) */
 
     /* The home side: under home_lock. */
     pthread_mutex_t home_lock;
@@ -275,6 +288,103 @@ static DqProtoState mode_proto(DqDirMode m)
            m == DQ_DIR_MODE_S ? DQ_PROTO_STATE_S : DQ_PROTO_STATE_I;
 }
 
+/* ---- leases (lease.h, docs/dsm.md "Leases") ------------------------- */
+
+/*
+ * The end of page @index's lease if it still runs at @now, else 0 (and
+ * always 0 once dq_dsm_stop() has begun).  Context: any thread.
+ */
+static uint64_t lease_until(DqDsm *d, size_t index, uint64_t now)
+{
+    if (__atomic_load_n(&d->leases_off, __ATOMIC_SEQ_CST)) {
+        return 0;
+    }
+    return dq_lease_until(&d->lease[index], now);
+}
+
+/*
+ * The grant answering an atomic's write is installed in M: the lease is
+ * open until the faulting thread is back (lease_back), within the cap.
+ * Context: whoever installed it, before the faulting thread can return.
+ */
+static void lease_begin(DqDsm *d, size_t index)
+{
+    dq_lease_open(&d->lease[index], now_ns(), DQ_DSM_LEASE_OPEN_CAP_NS);
+    CNT(d, lease_grants);
+}
+
+/* The page is leaving M on a recall: whatever lease it had is over. */
+static void lease_end(DqDsm *d, size_t index)
+{
+    if (__atomic_load_n(&d->lease[index], __ATOMIC_RELAXED) != 0) {
+        dq_lease_clear(&d->lease[index]);
+    }
+}
+
+/*
+ * A recall of page @index (M here) arrived: hold it back if the page's
+ * lease runs, and have the timer answer it when the lease ends.  True if
+ * held back; false to answer now (no lease, or it ended).
+ * Context: home_lock held.
+ */
+static bool lease_defer(DqDsm *d, size_t index, DqLeaseDeferKind kind,
+                        unsigned src, uint64_t id, uint8_t keep)
+{
+    uint64_t now = now_ns();
+    DqLeaseDefer r;
+    DqXport *x;
+
+    if (lease_until(d, index, now) == 0) {
+        lease_end(d, index);
+        return false;
+    }
+    memset(&r, 0, sizeof(r));
+    r.kind = (uint8_t)kind;
+    r.src = (uint16_t)src;
+    r.id = id;
+    r.keep = keep;
+    r.since = now;
+    if (dq_lease_defer(&d->deferq, index, &r) != DQ_OK) {
+        /* A second recall while one waits: not the protocol.  Answer. */
+        CNT(d, proto_errors);
+        lease_end(d, index);
+        return false;
+    }
+    CNT(d, lease_deferrals);
+    x = xport_of(d);
+    if (x != NULL) {
+        /*
+         * Read the lease again now that the deferral is marked: a thread
+         * closing its lease at the same moment either wrote its end
+         * before this read or sees the mark and arms the timer itself
+         * (lease_back).  An end already past arms it for at once.
+         */
+        dq_xport_arm_timer(x, dq_lease_until(&d->lease[index], now_ns()));
+    }
+    return true;
+}
+
+/*
+ * The faulting thread of an atomic is about to re-execute it: its
+ * page's open lease now ends lease_ns from now.  If a recall waits for
+ * that page, move the timer up to the new end (it was armed for the
+ * cap).  Context: faulting thread, signal handler; async-signal-safe.
+ */
+static void lease_back(DqDsm *d, uintptr_t addr)
+{
+    size_t index;
+    uint64_t until;
+
+    if (!dq_page_index(&d->region, addr, &index)) {
+        return;
+    }
+    until = dq_lease_close(&d->lease[index], now_ns(),
+                           __atomic_load_n(&d->lease_ns, __ATOMIC_RELAXED));
+    if (until != 0 && dq_lease_deferred(&d->deferq, index)) {
+        dq_xport_arm_timer(d->x, until);
+    }
+}
+
 /* ---- grants: installed by the requester or, first, the I/O thread ---- */
 
 /* Context: faulting thread or I/O thread, holding the slot's install. */
@@ -311,6 +421,14 @@ static DqStatus install_once(DqDsm *d, DqDsmSlot *s)
     if (__atomic_compare_exchange_n(&s->install, &z, INSTALL_BUSY, false,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         s->install_status = install_reply(d, s);
+        /*
+         * Before INSTALL_DONE: a RECALL right behind the grant waits in
+         * late_install() for DONE and must find the lease open.
+         */
+        if (s->install_status == DQ_OK && s->lease &&
+            dq_page_state(&d->region, s->index) == DQ_PAGE_M) {
+            lease_begin(d, s->index);
+        }
         __atomic_store_n(&s->install, INSTALL_DONE, __ATOMIC_RELEASE);
         futex_wake_all(&s->install);
     } else {
@@ -404,6 +522,8 @@ static DqStatus obtain_remote(DqDsm *d, DqDsmSlot *s, unsigned home,
         memset(&s->req, 0, sizeof(s->req));
         s->req.type = type;
         s->req.dst = (uint16_t)home;
+        /* For the home's information; the lease itself is ours. */
+        s->req.flags = s->lease ? DQ_MSG_F_ATOMIC : 0;
         s->req.u.page.addr = page_addr(d, s->index);
         __atomic_store_n(&s->reply.type, REPLY_NONE, __ATOMIC_RELEASE);
         st = dq_xport_request(d->x, &s->req, &s->reply, s->buf, d->buflen,
@@ -466,7 +586,7 @@ static DqStatus obtain_local(DqDsm *d, DqDsmSlot *s, uint64_t deadline,
 
 /* DqFaultOps.obtain.  Context: faulting thread, signal handler. */
 static DqStatus dsm_obtain(void *opaque, size_t index, DqPageState have,
-                           DqPageState want)
+                           DqPageState want, bool atomic)
 {
     DqDsm *d = opaque;
     uint64_t t0 = now_ns(), dt;
@@ -497,6 +617,10 @@ static DqStatus dsm_obtain(void *opaque, size_t index, DqPageState have,
     }
     s->index = index;
     s->kind = kind;
+    /* Only a write leases: a load-exclusive fetches S (docs/dsm.md). */
+    s->lease = atomic && want == DQ_PAGE_M &&
+               __atomic_load_n(&d->lease_ns, __ATOMIC_RELAXED) != 0 &&
+               !__atomic_load_n(&d->leases_off, __ATOMIC_RELAXED);
     if (home == d->me) {
         st = obtain_local(d, s, deadline, &leak);
     } else {
@@ -625,6 +749,47 @@ static void note_dropped(DqDsm *d, size_t index)
     d->drop_note[d->ndrop++] = index;
 }
 
+/*
+ * The home recalls its own M copy of @index (directory round @id; it may
+ * keep @keep): downgrade it and queue the answer as an event to itself.
+ * Context: home_lock held.
+ */
+static void self_recall(DqDsm *d, size_t index, uint64_t id, DqDirMode keep)
+{
+    DqDsmEv *ev = self_alloc(d);
+
+    CNT(d, recalls);
+    lease_end(d, index);
+    ev->index = index;
+    ev->ev.kind = DQ_DIR_EV_RECALL_REPLY;
+    ev->ev.node = d->me;
+    ev->ev.id = id;
+    ev->ev.kept = keep;
+    ev->ev.has_data =
+        dq_page_state(&d->region, index) == DQ_PAGE_M &&
+        dq_page_downgrade(&d->region, index, mode_state(keep),
+                          ev->data) == DQ_OK;
+    if (ev->ev.has_data && keep == DQ_DIR_MODE_I) {
+        note_dropped(d, index);
+    }
+    self_push(d, ev);
+}
+
+/*
+ * A grant to this node's own request (slot @id) went in as @st: if it
+ * gave M to an atomic's write, the lease opens before the faulting
+ * thread is woken.  Context: home_lock held.
+ */
+static void grant_local(DqDsm *d, uint64_t id, size_t index, DqStatus st,
+                        DqDirMode mode)
+{
+    if (st == DQ_OK && mode == DQ_DIR_MODE_M && id < d->nslots &&
+        d->slots[id].lease) {
+        lease_begin(d, index);
+    }
+    complete_local(d, id, st);
+}
+
 /* DqDirOps.act.  Context: home_lock held, inside dq_dir_*. */
 static void dsm_act(void *opaque, const DqDirAction *a)
 {
@@ -669,21 +834,16 @@ static void dsm_act(void *opaque, const DqDirAction *a)
         break;
     case DQ_DIR_ACT_RECALL:
         if (a->node == d->me) {
-            ev = self_alloc(d);
-            CNT(d, recalls);
-            ev->index = index;
-            ev->ev.kind = DQ_DIR_EV_RECALL_REPLY;
-            ev->ev.node = d->me;
-            ev->ev.id = a->id;
-            ev->ev.kept = a->mode;
-            ev->ev.has_data =
-                dq_page_state(&d->region, index) == DQ_PAGE_M &&
-                dq_page_downgrade(&d->region, index, mode_state(a->mode),
-                                  ev->data) == DQ_OK;
-            if (ev->ev.has_data && a->mode == DQ_DIR_MODE_I) {
-                note_dropped(d, index);
+            /*
+             * Held back while a local atomic's lease runs: the entry
+             * stays BUSY_RECALL, requests queue behind it, and the
+             * timer (lease_expire) answers it as below.
+             */
+            if (dq_page_state(&d->region, index) != DQ_PAGE_M ||
+                !lease_defer(d, index, DQ_LEASE_DEFER_SELF, d->me, a->id,
+                             (uint8_t)a->mode)) {
+                self_recall(d, index, a->id, a->mode);
             }
-            self_push(d, ev);
         } else {
             m.type = DQ_MSG_RECALL;
             m.req_id = wire_id(d, index, a->id);
@@ -712,17 +872,18 @@ static void dsm_act(void *opaque, const DqDirAction *a)
             }
         } else if (a->kind == DQ_DIR_ACT_GRANT) {
             if (a->node == d->me) {
-                complete_local(d, a->id,
-                               dq_page_set_state(&d->region, index,
-                                                 DQ_PAGE_M));
+                grant_local(d, a->id, index,
+                            dq_page_set_state(&d->region, index, DQ_PAGE_M),
+                            DQ_DIR_MODE_M);
             } else {
                 m.type = DQ_MSG_GRANT;
                 svc_send(d, &m);
             }
         } else if (a->node == d->me) {
-            complete_local(d, a->id,
-                           dq_page_install(&d->region, index, home,
-                                           mode_state(a->mode)));
+            grant_local(d, a->id, index,
+                        dq_page_install(&d->region, index, home,
+                                        mode_state(a->mode)),
+                        a->mode);
         } else {
             m.type = DQ_MSG_GRANT_DATA;
             m.u.page.state = mode_proto(a->mode);
@@ -1076,6 +1237,136 @@ static bool is_dsm_msg(DqMsgType t)
 }
 
 /*
+ * Answer home @src's RECALL (@req_id) of page @index, which may keep
+ * @keep (S or I): the page's data, or a NACK when we have no M copy.
+ * Context: I/O thread, no lock held (on_page_dropped may be called).
+ */
+static void answer_recall(DqDsm *d, DqXport *x, size_t index, unsigned src,
+                          uint64_t req_id, DqProtoState keep)
+{
+    DqPageState was;
+    DqMsg m;
+
+    CNT(d, recalls);
+    lease_end(d, index);
+    memset(&m, 0, sizeof(m));
+    m.dst = (uint16_t)src;
+    m.req_id = req_id;
+    m.u.page.addr = page_addr(d, index);
+    m.type = DQ_MSG_RECALL_DATA;
+    if (dq_page_state(&d->region, index) != DQ_PAGE_M) {
+        /*
+         * The home thinks we own the page but we have no M copy: we
+         * dropped it (dq_dsm_drop_range, no claim first) or its grant
+         * came after our request had given up.  Say so, keeping
+         * nothing: silence would leave the home's entry busy for ever.
+         * A RECALL_DATA always carries a page, so the answer is a NACK
+         * with the recall's id, which the home takes for a recall reply
+         * without data (io_home) and so refuses the page as lost.
+         */
+        if (dq_page_set_state_ex(&d->region, index, DQ_PAGE_I, false,
+                                 &was) == DQ_OK && was != DQ_PAGE_I) {
+            report_dropped(d, index);
+        }
+        m.type = DQ_MSG_NACK;
+        m.u.nack.addr = m.u.page.addr;
+        m.u.nack.code = DQ_NACK_UNEXPECTED;
+        dq_xport_send(x, &m);
+        return;
+    }
+    if (dq_page_downgrade(&d->region, index,
+                          keep == DQ_PROTO_STATE_S ? DQ_PAGE_S : DQ_PAGE_I,
+                          d->io_buf) != DQ_OK) {
+        return;
+    }
+    if (keep != DQ_PROTO_STATE_S) {
+        report_dropped(d, index);
+    }
+    m.u.page.state = keep;
+    m.tail = d->io_buf;
+    m.tail_len = d->ps;
+    dq_xport_send(x, &m);
+}
+
+/*
+ * A remote home's RECALL of page @index: held back while the page's
+ * lease runs (true), else to be answered now.  The common case, no
+ * lease, takes no lock.  Context: I/O thread, no lock held.
+ */
+static bool recall_held(DqDsm *d, const DqMsg *msg, size_t index)
+{
+    bool held;
+
+    if (dq_page_state(&d->region, index) != DQ_PAGE_M ||
+        lease_until(d, index, now_ns()) == 0) {
+        return false;
+    }
+    home_lock_take(d);
+    held = lease_defer(d, index, DQ_LEASE_DEFER_REMOTE, msg->src,
+                       msg->req_id, (uint8_t)msg->u.page.state);
+    home_unlock(d);
+    return held;
+}
+
+/*
+ * The transport's timer: answer every recall whose lease has ended (all
+ * of them once dq_dsm_stop() has begun), one at a time and exactly as
+ * if it had just arrived, then re-arm for the earliest lease left.
+ * Context: I/O thread, no lock held.
+ */
+static void lease_expire(DqDsm *d)
+{
+    bool all = __atomic_load_n(&d->leases_off, __ATOMIC_SEQ_CST);
+    DqXport *x = xport_of(d);
+    DqLeaseDefer r;
+    uint64_t now, next;
+    size_t index;
+
+    if (x == NULL) {
+        return;
+    }
+    for (;;) {
+        home_lock_take(d);
+        now = now_ns();
+        if (!dq_lease_take(&d->deferq, now, all, &index, &r, &next)) {
+            home_unlock(d);
+            if (next != DQ_LEASE_NONE) {
+                dq_xport_arm_timer(x, next);
+            }
+            return;
+        }
+        CNT_ADD(d, lease_wait_ns, now - r.since);
+        if (r.kind == DQ_LEASE_DEFER_SELF) {
+            /* The directory carries on as it would have at the recall. */
+            self_recall(d, index, r.id, (DqDirMode)r.keep);
+            svc_drain(d);
+            home_failures(d);
+            home_unlock(d);
+        } else {
+            home_unlock(d);
+            answer_recall(d, x, index, r.src, r.id, (DqProtoState)r.keep);
+        }
+    }
+}
+
+/*
+ * DqXport timer callback, on the engine's transport or the program's:
+ * pinned like dq_dsm_handle_message(), so dq_dsm_stop() never frees
+ * under it, and a no-op for an engine that is gone.
+ */
+static void dsm_on_timer(void *opaque)
+{
+    DqDsm *d;
+
+    __atomic_fetch_add(&dsm_users, 1, __ATOMIC_SEQ_CST);
+    d = __atomic_load_n(&dsm_live, __ATOMIC_SEQ_CST);
+    if (d != NULL && d == opaque) {
+        lease_expire(d);
+    }
+    __atomic_fetch_sub(&dsm_users, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
  * One of the engine's messages that is not the answer to a request of
  * ours.  Context: I/O thread, no lock held.
  */
@@ -1130,41 +1421,15 @@ static void dsm_handle(DqDsm *d, const DqMsg *msg)
         dq_xport_send(x, &m);
         return;
     }
-    /* RECALL (the decoder lets it allow only I or S to be kept). */
-    CNT(d, recalls);
-    m.type = DQ_MSG_RECALL_DATA;
-    if (dq_page_state(&d->region, index) != DQ_PAGE_M) {
-        /*
-         * The home thinks we own the page but we have no M copy: we
-         * dropped it (dq_dsm_drop_range, no claim first) or its grant
-         * came after our request had given up.  Say so, keeping
-         * nothing: silence would leave the home's entry busy for ever.
-         * A RECALL_DATA always carries a page, so the answer is a NACK
-         * with the recall's id, which the home takes for a recall reply
-         * without data (io_home) and so refuses the page as lost.
-         */
-        if (dq_page_set_state_ex(&d->region, index, DQ_PAGE_I, false,
-                                 &was) == DQ_OK && was != DQ_PAGE_I) {
-            report_dropped(d, index);
-        }
-        m.type = DQ_MSG_NACK;
-        m.u.nack.addr = msg->u.page.addr;
-        m.u.nack.code = DQ_NACK_UNEXPECTED;
-        dq_xport_send(x, &m);
-        return;
+    /*
+     * RECALL (the decoder lets it allow only I or S to be kept): the
+     * grant it follows is in (late_install), so a lease it opened is
+     * seen here.  INVAL above is never held back: leases are M only.
+     */
+    if (!recall_held(d, msg, index)) {
+        answer_recall(d, x, index, msg->src, msg->req_id,
+                      msg->u.page.state);
     }
-    if (dq_page_downgrade(&d->region, index,
-                          msg->u.page.state == DQ_PROTO_STATE_S ?
-                          DQ_PAGE_S : DQ_PAGE_I, d->io_buf) != DQ_OK) {
-        return;
-    }
-    if (msg->u.page.state != DQ_PROTO_STATE_S) {
-        report_dropped(d, index);
-    }
-    m.u.page.state = msg->u.page.state;
-    m.tail = d->io_buf;
-    m.tail_len = d->ps;
-    dq_xport_send(x, &m);
 }
 
 /* DqXportOps.on_message of a transport dq_dsm_start() made. */
@@ -1445,6 +1710,8 @@ static void dsm_free(DqDsm *d)
     lazy_free(d->serve_flag, pages);
     lazy_free(d->txn_dir, pages * sizeof(*d->txn_dir));
     lazy_free(d->txn_wire, pages * sizeof(*d->txn_wire));
+    lazy_free(d->lease, pages * sizeof(*d->lease));
+    lazy_free(d->defer_rec, pages * sizeof(*d->defer_rec));
     memset(d, 0, sizeof(*d));
 }
 
@@ -1531,6 +1798,8 @@ static DqStatus dsm_setup(DqDsm *d, const DqDsmConfig *cfg, bool attach,
     d->serve_flag = lazy_alloc(pages);
     d->txn_dir = lazy_alloc(pages * sizeof(*d->txn_dir));
     d->txn_wire = lazy_alloc(pages * sizeof(*d->txn_wire));
+    d->lease = lazy_alloc(pages * sizeof(*d->lease));
+    d->defer_rec = lazy_alloc(pages * sizeof(*d->defer_rec));
     /* Small. */
     d->entry_ok = calloc((pages + 63) / 64, sizeof(*d->entry_ok));
     d->zero_page = calloc(1, d->ps);
@@ -1540,12 +1809,16 @@ static DqStatus dsm_setup(DqDsm *d, const DqDsmConfig *cfg, bool attach,
     if (!d->entries || !d->entry_ok || !d->home_valid || !d->zero_page ||
         !d->lost || !d->home_copy || !d->pending ||
         !d->serve || !d->serve_flag || !d->txn_dir || !d->txn_wire ||
+        !d->lease || !d->defer_rec ||
         !d->slots || !d->slot_bufs || !d->io_buf) {
         SETUP_FAIL(DQ_ERR_NOMEM, "out of memory for %zu pages", pages);
     }
     for (i = 0; i < d->nslots; i++) {
         d->slots[i].buf = d->slot_bufs + i * d->buflen;
     }
+    dq_lease_queue_init(&d->deferq, d->defer_rec, d->lease);
+    d->lease_ns = cfg->lease_ns > DQ_DSM_LEASE_MAX_NS ? DQ_DSM_LEASE_MAX_NS :
+                  cfg->lease_ns;
     for (i = 0; i < SELF_EVENTS; i++) {
         DqDsmEv *ev = calloc(1, sizeof(*ev) + d->ps);
 
@@ -1592,6 +1865,7 @@ DqStatus dq_dsm_start(const DqDsmConfig *cfg, char *err, size_t errlen)
     }
     /* The I/O thread may already be in dsm_on_message(): xport_of(). */
     __atomic_store_n(&d->x, x, __ATOMIC_RELEASE);
+    dq_xport_set_timer(x, dsm_on_timer, d);
     __atomic_store_n(&dsm_live, d, __ATOMIC_SEQ_CST);
     return DQ_OK;
 
@@ -1636,6 +1910,8 @@ DqStatus dq_dsm_attach(const DqDsmConfig *cfg, DqXport *x, char *err,
         return st;
     }
     d->x = x;
+    /* Ours, not the program's ops: it owns those. */
+    dq_xport_set_timer(x, dsm_on_timer, d);
     __atomic_store_n(&dsm_live, d, __ATOMIC_SEQ_CST);
     /* Failures reported before we were there to hear them. */
     for (n = 0; n < d->nodes; n++) {
@@ -1664,14 +1940,39 @@ DqXport *dq_dsm_xport(void)
     return d != NULL ? d->x : NULL;
 }
 
-DqFaultResult dq_dsm_fault(uintptr_t addr, bool is_write, DqStatus *status)
+DqFaultResult dq_dsm_fault_ex(uintptr_t addr, bool is_write, bool is_atomic,
+                              DqStatus *status)
 {
     DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
+    DqFaultResult res;
+    int saved_errno;
 
     if (d == NULL) {
         return DQ_FAULT_NOT_OURS;
     }
-    return dq_fault_handle(&d->fault, addr, is_write, status);
+    res = dq_fault_handle(&d->fault, addr, is_write, is_atomic, status);
+    if (res == DQ_FAULT_HANDLED && is_atomic && is_write) {
+        /* The thread is back: its lease starts counting now. */
+        saved_errno = errno;
+        lease_back(d, addr);
+        errno = saved_errno;
+    }
+    return res;
+}
+
+DqFaultResult dq_dsm_fault(uintptr_t addr, bool is_write, DqStatus *status)
+{
+    return dq_dsm_fault_ex(addr, is_write, false, status);
+}
+
+void dq_dsm_set_lease_ns(uint64_t ns)
+{
+    DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
+
+    if (d != NULL) {
+        __atomic_store_n(&d->lease_ns, ns > DQ_DSM_LEASE_MAX_NS ?
+                         DQ_DSM_LEASE_MAX_NS : ns, __ATOMIC_RELAXED);
+    }
 }
 
 DqStatus dq_dsm_acquire_range(uintptr_t addr, size_t len, bool write)
@@ -1753,10 +2054,40 @@ void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c)
             node, off > 0 ? line : " none");
 }
 
+/*
+ * Every lease is over: have the I/O thread answer the recalls still held
+ * back (homes elsewhere may wait for them), for a bounded time.  What is
+ * left after that lives in the per-page tables dsm_free() unmaps.
+ * Context: dq_dsm_stop(), the engine still published.
+ */
+static void lease_flush(DqDsm *d)
+{
+    uint64_t end = now_ms() + LEASE_FLUSH_MS;
+
+    __atomic_store_n(&d->leases_off, true, __ATOMIC_SEQ_CST);
+    if (d->x == NULL) {
+        return;
+    }
+    while (__atomic_load_n(&d->deferq.len, __ATOMIC_SEQ_CST) != 0 &&
+           now_ms() < end) {
+        dq_xport_arm_timer(d->x, 0);
+        nap(RETRY_SLEEP_NS / 10);
+    }
+}
+
 void dq_dsm_stop(void)
 {
-    DqDsm *d = __atomic_exchange_n(&dsm_live, NULL, __ATOMIC_SEQ_CST);
+    DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_SEQ_CST);
 
+    if (d == NULL) {
+        return;
+    }
+    lease_flush(d);
+    if (!d->own_xport && d->x != NULL) {
+        /* The program's transport outlives us: no more calls of ours. */
+        dq_xport_set_timer(d->x, NULL, NULL);
+    }
+    d = __atomic_exchange_n(&dsm_live, NULL, __ATOMIC_SEQ_CST);
     if (d == NULL) {
         return;
     }

@@ -28,11 +28,16 @@
  * - A grant that arrived but is not installed yet when an INVAL or RECALL
  *   for the same page follows it (FIFO) is installed by the I/O thread
  *   first, so the invalidation applies to it.
+ * - Leases (docs/dsm.md "Leases"): a node that obtained a page in M for
+ *   a guest atomic (dq_dsm_fault_ex with is_atomic) keeps it lease_ns
+ *   after the faulting thread is back before it answers a recall, so a
+ *   CAS or LL/SC loop cannot livelock under ping-pong.  Held-back
+ *   recalls are answered from a timer on the transport's I/O thread.
  * - The transport: dq_dsm_start() creates its own; dq_dsm_attach() runs
  *   over one the program created, whose on_message and on_peer_failed
  *   forward to dq_dsm_handle_message() and dq_dsm_handle_peer_failed().
  * - One engine per process (the SIGSEGV handler has no argument).
- * - Not yet: leases for atomics, forwarding, writeback/eviction,
+ * - Not yet: forwarding, writeback/eviction,
  *   first-touch homes, re-homing the pages of a dead home.
  */
 #ifndef DQEMU_DSM_H
@@ -46,6 +51,22 @@
 #define DQ_DSM_REQUEST_TIMEOUT_MS   10000
 /* Default number of concurrent faults (request slots). */
 #define DQ_DSM_DEFAULT_SLOTS        64
+/*
+ * The lease for atomics a program should use when its user said nothing
+ * (QEMU's --atomic-lease); DqDsmConfig.lease_ns 0 itself means no lease.
+ * Chosen from `make bench-lease` (docs/dsm.md "Leases"): on 4 nodes it
+ * gains ~50% ops/s on a contended word, and it stays well under one
+ * remote page round trip, the most it makes another node wait.
+ */
+#define DQ_DSM_LEASE_DEFAULT_NS     (50u * 1000u)
+/* Longer leases are cut to this: a page held longer starves the others. */
+#define DQ_DSM_LEASE_MAX_NS         (2u * 1000u * 1000u)
+/*
+ * A lease is open from the grant's install until the faulting thread is
+ * back from its handler, but never longer than this, so a thread that is
+ * descheduled or never returns (its fault timed out) cannot hold a page.
+ */
+#define DQ_DSM_LEASE_OPEN_CAP_NS    (4u * 1000u * 1000u)
 
 typedef struct DqDsmConfig {
     /*
@@ -90,6 +111,13 @@ typedef struct DqDsmConfig {
      */
     void (*on_page_dropped)(void *opaque, uintptr_t page_addr);
     void *page_opaque;          /* on_page_dropped's first argument */
+    /*
+     * The lease for atomics (ns): how long after a thread whose atomic
+     * write fault obtained its page in M is back from the fault this
+     * node keeps the page before it answers a recall.  0: no lease;
+     * above DQ_DSM_LEASE_MAX_NS: that.  dq_dsm_set_lease_ns() changes it.
+     */
+    uint64_t lease_ns;
 } DqDsmConfig;
 
 /*
@@ -108,6 +136,9 @@ typedef struct DqDsmConfig {
     X(recalls_sent,   "messages", "recalls sent as home")                  \
     X(recalls,        "messages", "recalls received and answered")         \
     X(late_installs,  "pages",    "grants installed by the I/O thread")    \
+    X(lease_grants,   "grants",   "atomic grants that started a lease")    \
+    X(lease_deferrals, "recalls", "recalls deferred until a lease ended")  \
+    X(lease_wait_ns,  "ns",       "total time deferred recalls waited")    \
     X(proto_errors,   "events",   "events the directory refused")          \
     X(data_lost,      "pages",    "pages whose only copy died or was dropped") \
     X(claims,         "pages",    "pages taken in M with their contents")  \
@@ -246,9 +277,30 @@ DqXport *dq_dsm_xport(void);
  * For the SIGSEGV handler: resolve a fault at @addr.  NOT_OURS when the
  * engine is not running or @addr is outside the region; ERROR (with
  * *@status) when the page cannot be obtained (peer failed, timeout).
+ * @is_atomic: the access is a guest atomic (a host locked instruction
+ * on the page: CAS, fetch-and-op, exchange, store-exclusive).  A write
+ * fault that obtains the page in M for it starts a lease: the page
+ * stays here lease_ns after this call returns HANDLED (the lease counts
+ * from the thread being back, not from the grant) before a recall is
+ * answered.  A read fault never starts one: a load-exclusive fetches S,
+ * and the store that follows is a write fault of its own.  errno is
+ * preserved.
  * Context: signal handler; async-signal-safe, allocates nothing.
  */
+DqFaultResult dq_dsm_fault_ex(uintptr_t addr, bool is_write, bool is_atomic,
+                              DqStatus *status);
+
+/* dq_dsm_fault_ex(@addr, @is_write, false, @status). */
 DqFaultResult dq_dsm_fault(uintptr_t addr, bool is_write, DqStatus *status);
+
+/*
+ * Change the lease for atomics (DqDsmConfig.lease_ns: 0 none, capped at
+ * DQ_DSM_LEASE_MAX_NS) of the running engine, e.g. from an option parsed
+ * after dq_dsm_attach().  Leases already closed keep their end; later
+ * ones use @ns.  A no-op when the engine is not running.
+ * Context: any thread.
+ */
+void dq_dsm_set_lease_ns(uint64_t ns);
 
 /*
  * Make [@addr, @addr + @len) present for reading (or writing), e.g.
@@ -275,7 +327,8 @@ void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c);
  * dq_xport_shutdown / wait_shutdown first to leave the cluster in
  * order); an attached one keeps running, and dq_dsm_handle_message() /
  * handle_peer_failed() calls in progress on its I/O thread are waited
- * for, later ones return false / do nothing.  No fault, claim, drop or
+ * for, later ones return false / do nothing.  Recalls held back by
+ * leases are answered first (the I/O thread gets up to a second).  No fault, claim, drop or
  * set_bound may be in progress or follow.  A no-op when not started.
  * Context: process context, not the I/O thread.
  */

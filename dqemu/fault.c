@@ -41,14 +41,15 @@ void dq_fault_init(DqFault *f, DqPageRegion *r, const DqFaultOps *ops)
 }
 
 /*
- * Bring page @index to at least @want.  When @need (PROT_* bits) is not
- * 0 and the page's bound lacks it, set *@beyond and give up: the program
- * itself forbids the access, so fetching the page would not help.
+ * Bring page @index to at least @want (for an atomic access if @atomic).
+ * When @need (PROT_* bits) is not 0 and the page's bound lacks it, set
+ * *@beyond and give up: the program itself forbids the access, so
+ * fetching the page would not help.
  * Returns DQ_OK or ops->obtain()'s error.
  * Context: any thread; takes PENDING around ops->obtain().
  */
 static DqStatus fault_page(DqFault *f, size_t index, DqPageState want,
-                           int need, bool *beyond)
+                           bool atomic, int need, bool *beyond)
 {
     DqPageRegion *r = f->region;
     DqPageState have;
@@ -82,7 +83,7 @@ static DqStatus fault_page(DqFault *f, size_t index, DqPageState want,
             continue;           /* the byte moved: look again */
         }
         __atomic_fetch_add(&f->obtains, 1, __ATOMIC_RELAXED);
-        st = f->ops.obtain(f->ops.opaque, index, have, want);
+        st = f->ops.obtain(f->ops.opaque, index, have, want, atomic);
         /* Wake the sleepers even on failure: they ask for themselves. */
         dq_page_unclaim(r, index);
         if (st != DQ_OK) {
@@ -92,7 +93,7 @@ static DqStatus fault_page(DqFault *f, size_t index, DqPageState want,
 }
 
 DqFaultResult dq_fault_handle(DqFault *f, uintptr_t addr, bool is_write,
-                              DqStatus *status)
+                              bool is_atomic, DqStatus *status)
 {
     int saved_errno = errno;
     DqFaultResult res;
@@ -104,7 +105,8 @@ DqFaultResult dq_fault_handle(DqFault *f, uintptr_t addr, bool is_write,
         res = DQ_FAULT_NOT_OURS;
     } else {
         st = fault_page(f, index, is_write ? DQ_PAGE_M : DQ_PAGE_S,
-                        is_write ? PROT_WRITE : PROT_READ, &beyond);
+                        is_atomic, is_write ? PROT_WRITE : PROT_READ,
+                        &beyond);
         if (st != DQ_OK) {
             if (status) {
                 *status = st;
@@ -135,7 +137,9 @@ DqStatus dq_fault_acquire_range(DqFault *f, uintptr_t addr, size_t len,
         return DQ_ERR_RANGE;
     }
     for (i = first; i <= last && st == DQ_OK; i++) {
-        st = fault_page(f, i, write ? DQ_PAGE_M : DQ_PAGE_S, 0, &beyond);
+        /* Syscall buffers: never an atomic, never a lease. */
+        st = fault_page(f, i, write ? DQ_PAGE_M : DQ_PAGE_S, false, 0,
+                        &beyond);
     }
     errno = saved_errno;
     return st;

@@ -18,7 +18,9 @@ typedef struct DqFaultOps {
     /*
      * Get page @index of the region from the cluster in @want (S or M;
      * @have, lower, is what this node held when it asked: S to M is an
-     * upgrade) and return once it is installed (dq_page_install() or
+     * upgrade; @atomic when the access is a guest atomic or exclusive,
+     * for which the engine may keep an M page a while: dsm.h, leases)
+     * and return once it is installed (dq_page_install() or
      * dq_page_set_state() done, by any thread), or with an error status
      * when that cannot happen: this must return, never hang (a silent
      * peer is an error within the transport's time limit).
@@ -29,7 +31,7 @@ typedef struct DqFaultOps {
      * must not call dq_fault_*; it may call dq_page_install() itself.
      */
     DqStatus (*obtain)(void *opaque, size_t index, DqPageState have,
-                       DqPageState want);
+                       DqPageState want, bool atomic);
     void *opaque;
 } DqFaultOps;
 
@@ -65,16 +67,19 @@ void dq_fault_init(DqFault *f, DqPageRegion *r, const DqFaultOps *ops);
 
 /*
  * Resolve a fault at @addr; @is_write for a write access (a read or an
- * instruction fetch otherwise).  An access the page's state and bound
- * already allow was racing with an install: HANDLED at once, without a
- * request.  On DQ_FAULT_ERROR *@status (if not NULL) gets obtain's status.
+ * instruction fetch otherwise); @is_atomic when the access is a guest
+ * atomic (passed on to ops->obtain() for the request it makes, if any;
+ * a thread that waited for another's request passes nothing on).  An
+ * access the page's state and bound already allow was racing with an
+ * install: HANDLED at once, without a request.  On DQ_FAULT_ERROR
+ * *@status (if not NULL) gets obtain's status.
  * errno is as it was on entry.
  * Context: a SIGSEGV handler (or any thread); async-signal-safe: no
  * allocation, no mutex, only atomics, futex and ops->obtain().  Takes and
  * releases the page's PENDING bit around ops->obtain().
  */
 DqFaultResult dq_fault_handle(DqFault *f, uintptr_t addr, bool is_write,
-                              DqStatus *status);
+                              bool is_atomic, DqStatus *status);
 
 /*
  * Make every page of [@addr, @addr + @len) present in S (or M if @write),

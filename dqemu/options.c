@@ -208,6 +208,20 @@ static DqStatus set_cpus_per_node(DqOptions *opts, const char *value,
     return DQ_OK;
 }
 
+static DqStatus set_atomic_lease(DqOptions *opts, const char *value,
+                                 const char *what, char *err, size_t errlen)
+{
+    unsigned long v;
+
+    if (!parse_uint(value, 0, DQ_MAX_ATOMIC_LEASE_US, &v)) {
+        return opt_error(err, errlen, DQ_ERR_RANGE,
+                         "%s: '%s' is not a time in microseconds in 0..%d",
+                         what, value, DQ_MAX_ATOMIC_LEASE_US);
+    }
+    opts->atomic_lease_us = (long)v;
+    return DQ_OK;
+}
+
 static const DqOptionDesc dq_option_table[] = {
     { "nodes", "DQEMU_NODES", "N", set_nodes,
       "run the program on N nodes, master included (default 1)" },
@@ -217,6 +231,8 @@ static const DqOptionDesc dq_option_table[] = {
       "where new threads run: round-robin (default), master, fill, spread" },
     { "cpus-per-node", "DQEMU_CPUS_PER_NODE", "N", set_cpus_per_node,
       "CPUs the guest sees per node (default: this host's count)" },
+    { "atomic-lease", "DQEMU_ATOMIC_LEASE", "USEC", set_atomic_lease,
+      "keep a page fetched for an atomic this long (0: off)" },
     { "listen", "DQEMU_LISTEN", "ENDPOINT", set_listen,
       "master: bind here and wait for workers started by hand" },
     { "worker", NULL, NULL, set_worker,
@@ -234,6 +250,7 @@ void dq_options_init(DqOptions *opts)
     memset(opts, 0, sizeof(*opts));
     opts->nodes = 1;
     opts->placement = DQ_SCHED_ROUND_ROBIN;
+    opts->atomic_lease_us = -1;
 }
 
 DqStatus dq_options_parse(DqOptions *opts, const char *name, const char *next,

@@ -3,7 +3,8 @@
  *
  * One I/O thread per node receives on the ZeroMQ context's only socket, a
  * ROUTER: it polls the socket's ZMQ_FD, an eventfd that application
- * threads write after queuing work, and the heartbeat timer.  Once the
+ * threads write after queuing work (or moving the timer up), the
+ * heartbeat tick and the one-shot timer (dq_xport_arm_timer).  Once the
  * cluster is ready an application thread sends its request itself, under
  * x->sock_lock, instead of handing it to the I/O thread: every hand-off
  * costs a thread wake-up (10-20 us here), as much as a TCP round trip.
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +59,13 @@
 #define XPORT_DIRECT_MAX    256
 /* Messages read per poll round, so timers run under a flood. */
 #define XPORT_RX_BATCH      256
+/*
+ * The I/O thread's timer slack.  Linux's default, 50 us, would stretch a
+ * lease of tens of us (dsm.c) several times over; waking that little
+ * earlier or later costs nothing measurable.
+ */
+#define XPORT_TIMER_SLACK_NS 1000
+#define XPORT_TIMER_NONE    UINT64_MAX
 
 typedef struct DqPeer {
     uint8_t rid[RID_MAX];
@@ -114,6 +123,8 @@ struct DqXport {
 
     uint64_t next_req_id;       /* atomic */
     DqXportTraffic traffic;     /* relaxed atomics */
+    uint64_t timer_at;          /* atomic: CLOCK_MONOTONIC ns, or
+                                 * XPORT_TIMER_NONE */
 
     /* Everything below is under lock. */
     pthread_mutex_t lock;
@@ -137,6 +148,8 @@ struct DqXport {
     bool shutdown_sent;
     uint32_t shutdown_code;
     bool got_shutdown;          /* worker: SHUTDOWN received */
+    DqXportTimerFn timer_fn;    /* dq_xport_set_timer */
+    void *timer_opaque;
 
     /* Peers: failed is under lock; the rest belongs to the I/O thread. */
     DqPeer peers[DQ_MAX_NODES];
@@ -161,12 +174,17 @@ static void fmt(char *buf, size_t len, const char *f, ...)
     va_end(ap);
 }
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000;
 }
 
 static void deadline_ts(struct timespec *ts, unsigned ms)
@@ -1084,6 +1102,50 @@ static void timers(DqXport *x)
 }
 
 /*
+ * How long the I/O thread may sleep: the heartbeat tick (@tick_ms), less
+ * if the one-shot timer is due sooner, nothing if input already waits.
+ */
+static void sleep_for(DqXport *x, long tick_ms, struct timespec *ts)
+{
+    uint64_t ns = sock_readable(x) ? 0 : (uint64_t)tick_ms * 1000000u;
+    uint64_t at = __atomic_load_n(&x->timer_at, __ATOMIC_ACQUIRE), now;
+
+    if (at != XPORT_TIMER_NONE && ns > 0) {
+        now = now_ns();
+        ns = at <= now ? 0 : at - now < ns ? at - now : ns;
+    }
+    ts->tv_sec = (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/*
+ * The one-shot timer, if due: disarm it, then call the callback (which
+ * re-arms for what it still waits for).  Context: I/O thread.
+ */
+static void run_timer(DqXport *x)
+{
+    uint64_t at = __atomic_load_n(&x->timer_at, __ATOMIC_ACQUIRE);
+    DqXportTimerFn fn;
+    void *opaque;
+
+    while (at != XPORT_TIMER_NONE && at <= now_ns()) {
+        /* A failed exchange reloads @at: someone armed meanwhile. */
+        if (__atomic_compare_exchange_n(&x->timer_at, &at, XPORT_TIMER_NONE,
+                                        false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&x->lock);
+            fn = x->timer_fn;
+            opaque = x->timer_opaque;
+            pthread_mutex_unlock(&x->lock);
+            if (fn != NULL) {
+                fn(opaque);
+            }
+            return;
+        }
+    }
+}
+
+/*
  * The I/O thread: joins (workers), then loops over the socket, the
  * wake-up fd and the timers until dq_xport_free() sets x->stop.
  */
@@ -1091,6 +1153,7 @@ static void *io_main(void *opaque)
 {
     DqXport *x = opaque;
     struct pollfd items[2];
+    struct timespec ts;
     long tick;
     uint64_t junk;
     DqMsg sd;
@@ -1099,6 +1162,8 @@ static void *io_main(void *opaque)
     unsigned i;
 
     io_thread_of = x;
+    /* Best effort: a coarser slack only makes timers late. */
+    prctl(PR_SET_TIMERSLACK, XPORT_TIMER_SLACK_NS, 0, 0, 0);
     tick = x->cfg.heartbeat_ms / 4;
     tick = tick < 10 ? 10 : tick > 50 ? 50 : tick;
 
@@ -1121,8 +1186,8 @@ static void *io_main(void *opaque)
         items[1].events = POLLIN;
         items[1].revents = 0;
         /* Input already waiting raises no edge on ZMQ_FD: look first. */
-        if (poll(items, 2, sock_readable(x) ? 0 : (int)tick) < 0 &&
-            errno != EINTR) {
+        sleep_for(x, tick, &ts);
+        if (ppoll(items, 2, &ts, NULL) < 0 && errno != EINTR) {
             break;
         }
         if (items[1].revents & POLLIN) {
@@ -1139,6 +1204,7 @@ static void *io_main(void *opaque)
         drain_queues(x);
         drain_socket(x);
         check_unreachable(x);
+        run_timer(x);
         pthread_mutex_lock(&x->lock);
         if (x->shutdown_req && !x->shutdown_sent) {
             pthread_mutex_unlock(&x->lock);
@@ -1219,6 +1285,7 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
     x->cfg.bind_endpoint = NULL;
     x->wake_fd = -1;
     x->next_req_id = 1;
+    x->timer_at = XPORT_TIMER_NONE;
     pthread_mutex_init(&x->lock, NULL);
     pthread_mutex_init(&x->sock_lock, NULL);
     pthread_condattr_init(&ca);
@@ -1411,6 +1478,31 @@ void dq_xport_traffic(DqXport *x, DqXportTraffic *out)
                                          __ATOMIC_RELAXED);
     out->bytes_received = __atomic_load_n(&x->traffic.bytes_received,
                                           __ATOMIC_RELAXED);
+}
+
+void dq_xport_set_timer(DqXport *x, DqXportTimerFn fn, void *opaque)
+{
+    pthread_mutex_lock(&x->lock);
+    x->timer_fn = fn;
+    x->timer_opaque = opaque;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void dq_xport_arm_timer(DqXport *x, uint64_t deadline_ns)
+{
+    uint64_t cur = __atomic_load_n(&x->timer_at, __ATOMIC_ACQUIRE);
+
+    while (deadline_ns < cur) {
+        if (__atomic_compare_exchange_n(&x->timer_at, &cur, deadline_ns,
+                                        false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            /* The I/O thread itself recomputes its sleep before it sleeps. */
+            if (io_thread_of != x) {
+                wake_io(x);
+            }
+            return;
+        }
+    }
 }
 
 bool dq_xport_peer_failed(DqXport *x, unsigned node)

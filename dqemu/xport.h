@@ -184,6 +184,29 @@ typedef struct DqXportTraffic {
 /* Context: any thread. */
 void dq_xport_traffic(DqXport *x, DqXportTraffic *out);
 
+/*
+ * A one-shot timer on the I/O thread, for whoever runs on the transport
+ * besides the program's ops (the DSM engine holds recalls back during
+ * leases and must answer them on time without the I/O thread sleeping).
+ * One callback per transport, registered apart from DqXportOps so that
+ * an engine attached to the program's transport can have its own.
+ *
+ * dq_xport_set_timer: @fn(@opaque) is what a due timer calls on the I/O
+ *   thread (NULL: nothing).  Context: any thread but the I/O thread; a
+ *   call of the previous @fn may still be running when this returns.
+ * dq_xport_arm_timer: make the timer due at @deadline_ns at the latest
+ *   (CLOCK_MONOTONIC ns; already past: as soon as the I/O thread can).
+ *   An earlier deadline armed already wins; the timer is disarmed just
+ *   before @fn runs, so @fn re-arms for what it still waits for.  The
+ *   I/O thread sleeps with ns precision and 1 us timer slack.
+ *   Context: any thread, signal handlers included (atomics, and a
+ *   write() that wakes the I/O thread when the deadline moved up).
+ */
+typedef void (*DqXportTimerFn)(void *opaque);
+
+void dq_xport_set_timer(DqXport *x, DqXportTimerFn fn, void *opaque);
+void dq_xport_arm_timer(DqXport *x, uint64_t deadline_ns);
+
 /* Has @node been declared failed? */
 bool dq_xport_peer_failed(DqXport *x, unsigned node);
 

@@ -7,17 +7,23 @@
  * (false), random reads and writes with per-node sequence numbers checked
  * exactly (stress), that a killed peer ends the run with a report, never
  * a hang (the driver kills a node during stress), and that the pages it
- * held are either intact elsewhere or refused as lost (lost).  With the
- * program owning the transport (dq_dsm_attach), that claims, drops,
- * bounds and on_page_dropped work across processes, steered by CALLs
- * (attach, 2 nodes), and what attaching to a 4 GiB region costs (cost,
- * 1 node).  tests/dsm/test_dsm.py drives it.
+ * held are either intact elsewhere or refused as lost (lost).  That
+ * threads of every node incrementing one word with CAS loops and
+ * fetch_add, their faults passed as atomic (dq_dsm_fault_ex) so that
+ * leases apply, lose no increment and finish (atomic; its ops/s is what
+ * `make bench-lease` prints).  With the program owning the transport
+ * (dq_dsm_attach), that claims, drops, bounds and on_page_dropped work
+ * across processes, steered by CALLs (attach, 2 nodes), and what
+ * attaching to a 4 GiB region costs (cost, 1 node); --attach runs the
+ * other scenarios over a transport the program made.
+ * tests/dsm/test_dsm.py drives it.
  *
  * stdout: "node K: endpoint E", "node K: ready", "node K: running",
  * "node K: done SCENARIO", "node K: verified SCENARIO" (master),
  * "node K: peer-failed J at T", "dqemu: node K: dsm: ..." (the engine's
  * counters, dq_dsm_counters_print), "node K: shutdown C", "node K: step
- * S" (attach), "node 0: cost attach MS ms rss KB kB ..." (cost).
+ * S" (attach), "node 0: cost attach MS ms rss KB kB ..." (cost),
+ * "node K: atomic N ops in S s, R cas retries" (atomic).
  * stderr: "dqemu: node K: <what failed>: <why>".
  * Exit: 0 done, 1 usage, 2 start-up failed, 3 a peer failed, 4 bad data,
  * 5 timeout.
@@ -28,6 +34,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -51,6 +58,7 @@
 typedef struct Control {
     uint64_t done[DQ_MAX_NODES];
     uint64_t csum[DQ_MAX_NODES];
+    uint64_t go[DQ_MAX_NODES];  /* atomic: this node is at the start line */
 } Control;
 
 static unsigned node_id, nodes;
@@ -58,6 +66,11 @@ static size_t ps;
 static volatile uint8_t *region;
 static volatile Control *ctl;
 static volatile int peer_failed;
+/*
+ * Set around a thread's atomic operations (atomic scenario), as QEMU
+ * would around a guest atomic: the SIGSEGV handler passes it on.
+ */
+static __thread volatile int in_atomic;
 
 static void dq_error(const char *what, const char *f, ...)
     __attribute__((format(printf, 2, 3)));
@@ -111,7 +124,8 @@ static void segv(int sig, siginfo_t *si, void *uc)
 #else
     (void)uc;
 #endif
-    switch (dq_dsm_fault((uintptr_t)si->si_addr, is_write, &st)) {
+    switch (dq_dsm_fault_ex((uintptr_t)si->si_addr, is_write, in_atomic != 0,
+                            &st)) {
     case DQ_FAULT_HANDLED:
         return;
     case DQ_FAULT_ERROR:
@@ -385,8 +399,128 @@ static int run_stress(unsigned pages, unsigned iters, uint64_t seed,
     return 0;
 }
 
+/* ---- atomic: one word, every thread of every node --------------------- */
+
+typedef struct Hammer {
+    pthread_t t;
+    unsigned rounds;
+    long pause_ns;              /* sleep between two increments */
+    uint64_t cas_retries;
+    int rc;
+} Hammer;
+
+/*
+ * @h->rounds increments of the first data word, CAS loops and fetch_add
+ * alternating, each flagged atomic for the SIGSEGV handler.
+ */
+static void *hammer_main(void *arg)
+{
+    Hammer *h = arg;
+    uint64_t *w = (uint64_t *)data_words(), old;
+    unsigned i;
+
+    for (i = 0; i < h->rounds; i++) {
+        if (peer_failed) {
+            h->rc = EXIT_PEER;
+            break;
+        }
+        in_atomic = 1;
+        /* The flag must be up before the access faults, and stay up. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (i & 1) {
+            __atomic_fetch_add(w, 1, __ATOMIC_SEQ_CST);
+        } else {
+            old = __atomic_load_n(w, __ATOMIC_RELAXED);
+            while (!__atomic_compare_exchange_n(w, &old, old + 1, false,
+                                                __ATOMIC_SEQ_CST,
+                                                __ATOMIC_RELAXED)) {
+                h->cas_retries++;
+            }
+        }
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        in_atomic = 0;
+        if (h->pause_ns > 0) {
+            struct timespec ts = { 0, h->pause_ns };
+
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Every node starts its @threads threads at once (a start line in the
+ * control page), so they contend; prints this node's ops and time.
+ */
+static int run_atomic(unsigned threads, unsigned rounds, long pause_ns)
+{
+    Hammer *h = calloc(threads, sizeof(*h));
+    uint64_t retries = 0;
+    double t0, t1;
+    unsigned i, n;
+    int rc = 0;
+
+    if (h == NULL) {
+        return 1;
+    }
+    __atomic_store_n((uint64_t *)&ctl->go[node_id], 1, __ATOMIC_SEQ_CST);
+    for (n = 0; n < nodes && rc == 0; n++) {
+        rc = WAIT_FOR(__atomic_load_n((uint64_t *)&ctl->go[n],
+                                      __ATOMIC_SEQ_CST) != 0);
+    }
+    if (rc != 0) {
+        free(h);
+        return rc;
+    }
+    /*
+     * The nodes passed the line up to a nap apart, and a node alone does
+     * its rounds in a few ms: the last one in says go (one more fault
+     * round), the others spin on their S copy until its INVAL.
+     */
+    if (__atomic_add_fetch((uint64_t *)&ctl->go[0], 1, __ATOMIC_SEQ_CST) <
+        nodes + 1) {
+        t0 = now_s() + WAIT_S;
+        while (__atomic_load_n((uint64_t *)&ctl->go[0], __ATOMIC_SEQ_CST) <
+               nodes + 1) {
+            if (peer_failed || now_s() > t0) {
+                free(h);
+                return peer_failed ? EXIT_PEER : EXIT_TIME;
+            }
+            sched_yield();
+        }
+    }
+    printf("node %u: running\n", node_id);
+    fflush(stdout);
+    t0 = now_s();
+    for (i = 0; i < threads; i++) {
+        h[i].rounds = rounds;
+        h[i].pause_ns = pause_ns;
+        if (pthread_create(&h[i].t, NULL, hammer_main, &h[i]) != 0) {
+            dq_error("atomic", "cannot start thread %u", i);
+            _exit(1);
+        }
+    }
+    for (i = 0; i < threads; i++) {
+        pthread_join(h[i].t, NULL);
+        retries += h[i].cas_retries;
+        if (rc == 0) {
+            rc = h[i].rc;
+        }
+    }
+    t1 = now_s();
+    free(h);
+    if (rc == 0) {
+        printf("node %u: atomic %" PRIu64 " ops in %.6f s, %" PRIu64
+               " cas retries\n", node_id, (uint64_t)threads * rounds,
+               t1 - t0, retries);
+        fflush(stdout);
+    }
+    return rc;
+}
+
 /* Master, once every node is done: check the scenario's final state. */
-static int verify(const char *scenario, unsigned pages, unsigned iters)
+static int verify(const char *scenario, unsigned pages, unsigned iters,
+                  unsigned threads)
 {
     unsigned n;
     size_t j;
@@ -400,6 +534,14 @@ static int verify(const char *scenario, unsigned pages, unsigned iters)
                          slot[n * 8]);
                 return EXIT_DATA;
             }
+        }
+    } else if (strcmp(scenario, "atomic") == 0) {
+        uint64_t want = (uint64_t)nodes * threads * iters;
+
+        if (data_words()[0] != want) {
+            dq_error("verify", "the word is %" PRIu64 ", want %" PRIu64,
+                     data_words()[0], want);
+            return EXIT_DATA;
         }
     } else if (strcmp(scenario, "stress") == 0) {
         volatile uint64_t *w = data_words();
@@ -1063,14 +1205,77 @@ static int run_cost(DqDsmConfig *cfg, size_t len)
     return st == DQ_OK ? 0 : EXIT_DATA;
 }
 
+/* ---- the generic scenarios over the program's own transport ---------- */
+
+/* --attach: the transport main() made and attached the engine to. */
+static DqXport *own_x;
+
+static void fwd_on_message(void *opaque, const DqMsg *msg)
+{
+    (void)opaque;
+    /* Only the engine's messages travel in these scenarios. */
+    dq_dsm_handle_message(msg);
+}
+
+static void fwd_on_peer_failed(void *opaque, unsigned node, const char *why)
+{
+    dq_dsm_handle_peer_failed(node, why);
+    on_peer_failed(opaque, node, why);
+}
+
+/*
+ * Start the engine: its own transport, or (@attach) one made here with
+ * callbacks that forward to it, as QEMU does.  The lease goes in through
+ * the configuration, or after attaching (QEMU's --atomic-lease).
+ */
+static DqStatus engine_start(DqDsmConfig *cfg, bool attach,
+                             uint64_t lease_ns, char *err, size_t errlen)
+{
+    DqXportConfig xc = cfg->xport;
+    DqStatus st;
+
+    cfg->xport.ops.on_peer_failed = on_peer_failed;
+    if (!attach) {
+        cfg->lease_ns = lease_ns;
+        return dq_dsm_start(cfg, err, errlen);
+    }
+    xc.page_size = (uint32_t)ps;
+    xc.ops.on_message = fwd_on_message;
+    xc.ops.on_peer_failed = fwd_on_peer_failed;
+    xc.ops.on_shutdown = NULL;
+    xc.opaque = NULL;
+    st = dq_xport_start(&xc, &own_x, err, errlen);
+    if (st != DQ_OK) {
+        return st;
+    }
+    cfg->initial_bound = PROT_READ | PROT_WRITE;
+    st = dq_dsm_attach(cfg, own_x, err, errlen);
+    if (st != DQ_OK) {
+        dq_xport_free(own_x);
+        own_x = NULL;
+        return st;
+    }
+    dq_dsm_set_lease_ns(lease_ns);
+    return DQ_OK;
+}
+
+/* The engine stops; a transport made here goes after it. */
+static void engine_stop(void)
+{
+    dq_dsm_stop();
+    dq_xport_free(own_x);
+    own_x = NULL;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: dsm-test --node K --nodes N [--master EP]\n"
-            "       --scenario prodcons|false|stress|lost (3 nodes)|\n"
+            "       --scenario prodcons|false|stress|atomic|lost (3 nodes)|\n"
             "                  attach (2 nodes)|cost (1 node)\n"
-            "       [--home master|hash]\n"
+            "       [--home master|hash] [--attach]\n"
             "       [--pages P] [--iters I] [--seed S] [--fail-ms MS]\n"
+            "       [--threads T] [--lease-us U] [--pause-us P] (atomic)\n"
             "       [--len-mb M] (cost)\n");
 }
 
@@ -1087,6 +1292,10 @@ int main(int argc, char **argv)
         { "seed", required_argument, NULL, 'S' },
         { "fail-ms", required_argument, NULL, 'f' },
         { "len-mb", required_argument, NULL, 'L' },
+        { "threads", required_argument, NULL, 'T' },
+        { "lease-us", required_argument, NULL, 'l' },
+        { "attach", no_argument, NULL, 'A' },
+        { "pause-us", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
     DqDsmConfig cfg;
@@ -1094,9 +1303,11 @@ int main(int argc, char **argv)
     struct sigaction sa;
     char err[DQ_ERRBUF_SIZE];
     const char *scenario = NULL;
-    unsigned pages = 8, iters = 1000, n;
+    unsigned pages = 8, iters = 1000, threads = 4, n;
     size_t len_mb = 4096;
-    uint64_t seed = 1;
+    uint64_t seed = 1, lease_ns = 0;
+    long pause_ns = 0;
+    bool attach = false;
     uint32_t code = 0;
     size_t len;
     DqStatus st;
@@ -1126,14 +1337,21 @@ int main(int argc, char **argv)
         case 'f': cfg.xport.failure_timeout_ms = (unsigned)atoi(optarg);
                   break;
         case 'L': len_mb = strtoull(optarg, NULL, 0); break;
+        case 'T': threads = (unsigned)atoi(optarg); break;
+        case 'l': lease_ns = strtoull(optarg, NULL, 0) * 1000; break;
+        case 'A': attach = true; break;
+        case 'P': pause_ns = atol(optarg) % 1000000 * 1000; break;
         default: usage(); return 1;
         }
     }
     if (!have_node || nodes < 1 || nodes > DQ_MAX_NODES || optind != argc ||
-        scenario == NULL || pages == 0 ||
+        scenario == NULL || pages == 0 || threads == 0 ||
         (strcmp(scenario, "prodcons") && strcmp(scenario, "false") &&
          strcmp(scenario, "stress") && strcmp(scenario, "lost") &&
-         strcmp(scenario, "attach") && strcmp(scenario, "cost")) ||
+         strcmp(scenario, "attach") && strcmp(scenario, "cost") &&
+         strcmp(scenario, "atomic")) ||
+        (attach && (strcmp(scenario, "attach") == 0 ||
+                    strcmp(scenario, "cost") == 0)) ||
         (strcmp(scenario, "lost") == 0 && (nodes != 3 || pages < 2)) ||
         (strcmp(scenario, "attach") == 0 && nodes != 2) ||
         (strcmp(scenario, "cost") == 0 && (nodes != 1 || len_mb == 0)) ||
@@ -1173,8 +1391,7 @@ int main(int argc, char **argv)
     if (strcmp(scenario, "attach") == 0) {
         return run_attach(&cfg);
     }
-    cfg.xport.ops.on_peer_failed = on_peer_failed;
-    st = dq_dsm_start(&cfg, err, sizeof(err));
+    st = engine_start(&cfg, attach, lease_ns, err, sizeof(err));
     if (st != DQ_OK) {
         dq_error("cannot start the DSM engine", "%s", err);
         return EXIT_START;
@@ -1189,7 +1406,7 @@ int main(int argc, char **argv)
         if (node_id == 0) {
             dq_xport_shutdown(dq_dsm_xport(), EXIT_START);
         }
-        dq_dsm_stop();
+        engine_stop();
         return EXIT_START;
     }
     printf("node %u: ready\n", node_id);
@@ -1201,6 +1418,8 @@ int main(int argc, char **argv)
         rc = run_false(iters);
     } else if (strcmp(scenario, "lost") == 0) {
         rc = run_lost();
+    } else if (strcmp(scenario, "atomic") == 0) {
+        rc = run_atomic(threads, iters, pause_ns);
     } else {
         rc = run_stress(pages, iters, seed, true);
     }
@@ -1208,7 +1427,7 @@ int main(int argc, char **argv)
         if (rc == EXIT_PEER) {
             linger_after_failure();
         }
-        dq_dsm_stop();
+        engine_stop();
         return rc;
     }
     ctl->done[node_id] = 1;
@@ -1220,7 +1439,7 @@ int main(int argc, char **argv)
                                     err, sizeof(err));
         if (st != DQ_OK) {
             dq_error("cluster run failed", "%s", err);
-            dq_dsm_stop();
+            engine_stop();
             return EXIT_PEER;
         }
         dq_dsm_counters(&c);
@@ -1230,7 +1449,7 @@ int main(int argc, char **argv)
                c.read_faults, c.write_faults, c.upgrade_faults,
                c.home_requests, c.proto_errors);
         fflush(stdout);
-        dq_dsm_stop();
+        engine_stop();
         return (int)code;
     }
 
@@ -1241,7 +1460,7 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0) {
-        rc = verify(scenario, pages, iters);
+        rc = verify(scenario, pages, iters, threads);
     }
     if (rc == 0) {
         printf("node 0: verified %s\n", scenario);
@@ -1258,6 +1477,6 @@ int main(int argc, char **argv)
            c.write_faults, c.upgrade_faults, c.home_requests,
            c.proto_errors);
     fflush(stdout);
-    dq_dsm_stop();
+    engine_stop();
     return rc;
 }

@@ -12,6 +12,9 @@
 #                      TCP vs ZeroMQ REQ/REP (prints, never fails on timing)
 #   make bench-dsm     2-node DSM fault latency (read, write, upgrade,
 #                      invalidation) vs the same two baselines (prints only)
+#   make bench-lease   ops/s of one word hammered with atomics by 2 and 4
+#                      nodes, per lease length (bench_lease.py; prints only;
+#                      BENCH_LEASE_ARGS passes options, e.g. --runs 5)
 #
 # Included by the top-level Makefile (which sets TOP, BUILD, RESULTS), or
 # run on its own:   make -f tests/dsm/dsm.mk test-dsm
@@ -101,6 +104,11 @@ bench-xport: $(DSM_OUT)/xport-bench
 .PHONY: bench-dsm
 bench-dsm: $(DSM_OUT)/dsm-bench
 	$(DSM_OUT)/dsm-bench
+
+.PHONY: bench-lease
+bench-lease: $(DSM_OUT)/dsm-test
+	DSM_BUILD_DIR=$(DSM_OUT) /usr/bin/python3 $(DSM_SRC_DIR)/bench_lease.py \
+	    $(BENCH_LEASE_ARGS)
 
 .DEFAULT_GOAL := $(if $(DSM_SAVED_DEFAULT_GOAL),$(DSM_SAVED_DEFAULT_GOAL),\
                    dsm-build)

@@ -12,6 +12,7 @@ smaller cases that still reach every scenario, home policy and failure
 path.  A sanitizer report on any node's stderr fails the test.
 """
 import os
+import pathlib
 import re
 import signal
 import time
@@ -28,6 +29,18 @@ EXIT_TIMEOUT = 90.0
 # allow the poll tick and a loaded machine on top.
 DETECT_BOUND = 2.5
 EXIT_PEER = 3
+
+
+def lease_default_us():
+    """DQ_DSM_LEASE_DEFAULT_NS from dqemu/dsm.h, in us."""
+    h = pathlib.Path(__file__).resolve().parents[2] / "dqemu" / "dsm.h"
+    m = re.search(r"#define DQ_DSM_LEASE_DEFAULT_NS\s+\((\d+)u \* 1000u\)",
+                  h.read_text())
+    assert m, "DQ_DSM_LEASE_DEFAULT_NS not found in dsm.h"
+    return int(m.group(1))
+
+
+LEASE = lease_default_us()
 
 
 def Node(args):
@@ -193,6 +206,74 @@ def test_statistics_add_up_across_the_cluster(cluster, home):
     # on the obeying side).
     assert 0 < total["invals_sent"] <= total["invals"], total
     assert 0 < total["recalls_sent"], total
+
+
+def atomic_args(lease_us, threads, iters, home="master"):
+    # A pause between increments keeps the nodes asking for the word all
+    # along (a thread alone does thousands of increments per ms), so
+    # recalls really meet leases.
+    return ["--scenario", "atomic", "--threads", threads, "--iters", iters,
+            "--lease-us", lease_us, "--home", home, "--pause-us", 5]
+
+
+@pytest.mark.parametrize("k,lease_us,home,attach", cases(
+    [(2, 0, "master", False), (2, LEASE, "master", False),
+     (4, 0, "master", False), (4, LEASE, "master", False),
+     (4, LEASE, "hash", False), (2, LEASE, "master", True),
+     (4, 200, "master", True)],
+    [(2, LEASE, "master", True), (4, LEASE, "master", False),
+     (4, 0, "hash", False)]))
+def test_atomic_increments_of_one_word_from_every_node_are_all_kept(
+        cluster, k, lease_us, home, attach):
+    """Threads of every node increment ONE word (CAS loops, fetch_add),
+    their faults passed as atomic: the final value is exact, every run
+    ends, a lease starts on every node that got the word for an atomic
+    (lease > 0) and never otherwise, and each held-back recall was
+    answered."""
+    threads, iters = cases((3, 1000), (2, 300))
+    args = atomic_args(lease_us, threads, iters, home)
+    if attach:
+        args.append("--attach")
+    nodes = cluster(k, args)
+    run_ok(nodes, "atomic")
+    for i, n in enumerate(nodes):
+        s, _ = stats_of(n.out)
+        assert any(f"node {i}: atomic {threads * iters} ops" in line
+                   for line in n.out), n.out
+        if lease_us == 0:
+            assert s["lease_grants"] == 0, s
+            assert s["lease_deferrals"] == 0 and s["lease_wait_ns"] == 0, s
+        else:
+            # The word starts I everywhere: each node's first increment
+            # is an atomic write fault granted M.
+            assert s["lease_grants"] >= 1, s
+            # Deferred, then answered (counted in recalls) at the end.
+            assert s["lease_deferrals"] <= s["recalls"], s
+        if s["lease_deferrals"] == 0:
+            assert s["lease_wait_ns"] == 0, s
+        assert s["data_lost"] == 0, s
+
+
+@pytest.mark.parametrize("victim", cases([0, 2], [2]))
+def test_node_killed_while_hammering_leased_pages_ends_with_a_report(
+        cluster, victim):
+    """A node dies in the middle of the hammer, maybe holding the word
+    under a lease: the others report the failure (the page refused as
+    lost, or its home gone) and exit, never hang."""
+    k = 4
+    nodes = cluster(k, atomic_args(200, 2, 10 ** 8))
+    for i, n in enumerate(nodes):
+        n.expect(f"node {i}: running", timeout=30)
+    time.sleep(0.3)
+    os.kill(nodes[victim].proc.pid, signal.SIGKILL)
+    nodes[victim].proc.wait(timeout=10)
+    for i, n in enumerate(nodes):
+        if i == victim:
+            continue
+        rc, out, err = n.finish(timeout=20)
+        assert rc == EXIT_PEER, f"node {i} rc={rc}\n{out}\n{err}"
+        assert f"dqemu: node {i}: peer failed: lost contact with node " \
+            f"{victim}" in err, err
 
 
 def test_attached_engine_claims_drops_bounds_and_reports_drops(cluster):

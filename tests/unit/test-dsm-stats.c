@@ -95,6 +95,12 @@ static void counters_read_zero_before_the_engine_starts(void **state)
         assert_int_equal(((uint8_t *)&c)[i], 0);
     }
     assert_int_equal(dq_dsm_fault(0x1000, false, NULL), DQ_FAULT_NOT_OURS);
+    assert_int_equal(dq_dsm_fault_ex(0x1000, true, true, NULL),
+                     DQ_FAULT_NOT_OURS);
+    /* Nothing to change yet: a no-op, and still nothing counted. */
+    dq_dsm_set_lease_ns(DQ_DSM_LEASE_DEFAULT_NS);
+    dq_dsm_counters(&c);
+    assert_int_equal(c.lease_grants + c.lease_deferrals + c.lease_wait_ns, 0);
     assert_int_equal(dq_dsm_acquire_range(0x1000, 1, false), DQ_ERR_USAGE);
 }
 

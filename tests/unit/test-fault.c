@@ -3,7 +3,8 @@
  * one request per page however many threads fault on it, the right final
  * state when reads and writes cross, faults that are not the DSM's left
  * to the program, and a failed request reported to every faulting thread
- * instead of a hang.  The cluster is a fake ops->obtain() that installs
+ * instead of a hang, and the atomic flag reaching ops->obtain() for the
+ * engine's leases.  The cluster is a fake ops->obtain() that installs
  * the page itself, optionally after a gate opens.
  */
 #define _GNU_SOURCE
@@ -35,6 +36,7 @@
 typedef struct Call {
     size_t index;
     DqPageState have, want;
+    bool atomic;
 } Call;
 
 typedef struct Fx {
@@ -70,14 +72,14 @@ static void nap(void)
 
 /* Async-signal-safe: atomics, clock_gettime, nanosleep, pwrite, mprotect. */
 static DqStatus fake_obtain(void *opaque, size_t index, DqPageState have,
-                            DqPageState want)
+                            DqPageState want, bool atomic)
 {
     Fx *f = opaque;
     unsigned n = __atomic_fetch_add(&f->calls, 1, __ATOMIC_ACQ_REL);
     long long end = now_ns() + WAIT_NS;
 
     if (n < MAX_LOG) {
-        f->log[n] = (Call){ index, have, want };
+        f->log[n] = (Call){ index, have, want, atomic };
     }
     while ((!__atomic_load_n(&f->gate, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&f->f.waits, __ATOMIC_RELAXED) <
@@ -102,6 +104,8 @@ static __thread sigjmp_buf *volatile fault_env;
 static __thread volatile DqFaultResult fault_res;
 static __thread volatile DqStatus fault_status;
 static __thread volatile bool fault_hint_write;
+/* Set around an access the test calls atomic, as QEMU would. */
+static __thread volatile bool fault_atomic;
 
 static bool fault_is_write(void *ucv)
 {
@@ -123,7 +127,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 
     (void)sig;
     res = dq_fault_handle(&fx->f, (uintptr_t)si->si_addr, fault_is_write(uc),
-                          &st);
+                          fault_atomic, &st);
     if (res == DQ_FAULT_HANDLED) {
         return;
     }
@@ -287,10 +291,10 @@ static void fault_outside_the_region_is_not_ours(void **state)
     DqStatus st = DQ_OK;
 
     assert_int_equal(dq_fault_handle(&f->f, (uintptr_t)f->mem - 1, false,
-                                     &st), DQ_FAULT_NOT_OURS);
+                                     false, &st), DQ_FAULT_NOT_OURS);
     assert_int_equal(dq_fault_handle(&f->f,
                                      (uintptr_t)f->mem + NPAGES * f->ps,
-                                     true, &st), DQ_FAULT_NOT_OURS);
+                                     true, true, &st), DQ_FAULT_NOT_OURS);
     assert_int_equal(st, DQ_OK);
     assert_int_equal(f->calls, 0);
 }
@@ -381,11 +385,11 @@ static void fault_the_page_already_allows_is_handled_without_a_request(
 
     assert_int_equal(dq_page_install(&f->r, 0, f->data, DQ_PAGE_S), DQ_OK);
     /* A racing fault: the page arrived between the access and here. */
-    assert_int_equal(dq_fault_handle(&f->f, page(0), false, &st),
+    assert_int_equal(dq_fault_handle(&f->f, page(0), false, false, &st),
                      DQ_FAULT_HANDLED);
     assert_int_equal(f->calls, 0);
     assert_int_equal(dq_page_set_state(&f->r, 0, DQ_PAGE_M), DQ_OK);
-    assert_int_equal(dq_fault_handle(&f->f, page(0), true, &st),
+    assert_int_equal(dq_fault_handle(&f->f, page(0), true, true, &st),
                      DQ_FAULT_HANDLED);
     assert_int_equal(f->calls, 0);
 }
@@ -397,13 +401,43 @@ static void fault_path_preserves_errno(void **state)
 
     f->clobber_errno = 1;
     errno = ERANGE;
-    assert_int_equal(dq_fault_handle(&f->f, page(6), true, &st),
+    assert_int_equal(dq_fault_handle(&f->f, page(6), true, false, &st),
                      DQ_FAULT_HANDLED);
     assert_int_equal(errno, ERANGE);
     assert_int_equal(dq_fault_acquire_range(&f->f, page(7), 1, false),
                      DQ_OK);
     assert_int_equal(errno, ERANGE);
     assert_int_equal(f->calls, 2);
+}
+
+static void atomic_flag_reaches_obtain_only_from_the_faulting_access(
+    void **state)
+{
+    Fx *f = *state;
+    DqStatus st;
+    uint8_t v = 0x31;
+
+    arm_segv();
+    /* An atomic's write: the request says so. */
+    fault_atomic = true;
+    assert_int_equal(touch(page(3), true, &v, &st), DQ_FAULT_HANDLED);
+    fault_atomic = false;
+    assert_call(f, 0, 3, DQ_PAGE_I, DQ_PAGE_M);
+    assert_true(f->log[0].atomic);
+    /* An atomic's read is passed on too: the engine decides (no lease). */
+    assert_int_equal(dq_fault_handle(&f->f, page(4), false, true, &st),
+                     DQ_FAULT_HANDLED);
+    assert_call(f, 1, 4, DQ_PAGE_I, DQ_PAGE_S);
+    assert_true(f->log[1].atomic);
+    /* Its upgrade later, from a plain store, is not atomic. */
+    assert_int_equal(touch(page(4), true, &v, &st), DQ_FAULT_HANDLED);
+    assert_call(f, 2, 4, DQ_PAGE_S, DQ_PAGE_M);
+    assert_false(f->log[2].atomic);
+    /* Syscall buffers never are. */
+    assert_int_equal(dq_fault_acquire_range(&f->f, page(5), 1, true), DQ_OK);
+    assert_call(f, 3, 5, DQ_PAGE_I, DQ_PAGE_M);
+    assert_false(f->log[3].atomic);
+    assert_int_equal(f->calls, 4);
 }
 
 static void failing_obtain_makes_the_fault_return_its_error(void **state)
@@ -607,6 +641,7 @@ int main(void)
         T(fault_beyond_the_bound_is_not_ours),
         T(fault_the_page_already_allows_is_handled_without_a_request),
         T(fault_path_preserves_errno),
+        T(atomic_flag_reaches_obtain_only_from_the_faulting_access),
         T(failing_obtain_makes_the_fault_return_its_error),
         T(failing_obtain_releases_every_waiting_thread),
         T(concurrent_faults_on_one_page_make_one_request),

@@ -261,6 +261,31 @@ static void endpoints_and_ids_are_checked_naming_the_option(void **state)
     assert_int_equal(o.cpus_per_node, 8);
 }
 
+static void atomic_lease_is_microseconds_default_left_to_the_engine(void **state)
+{
+    static const char *const bad[] = { "-1", "20us", "", "1000001" };
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE];
+    int consumed;
+    size_t i;
+
+    (void)state;
+    dq_options_init(&o);
+    assert_int_equal(o.atomic_lease_us, -1);
+    parse_ok(&o, "atomic-lease", "0", 2);
+    assert_int_equal(o.atomic_lease_us, 0);
+    parse_ok(&o, "atomic-lease=250", "prog", 1);
+    assert_int_equal(o.atomic_lease_us, 250);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        dq_options_init(&o);
+        assert_int_equal(dq_options_parse(&o, "atomic-lease", bad[i],
+                                          &consumed, err, sizeof(err)),
+                         DQ_ERR_RANGE);
+        assert_non_null(strstr(err, "--atomic-lease"));
+        assert_int_equal(o.atomic_lease_us, -1);
+    }
+}
+
 static void error_text_is_truncated_not_overflowed(void **state)
 {
     DqOptions o;
@@ -292,6 +317,7 @@ int main(void)
         cmocka_unit_test(bad_environment_value_names_the_variable),
         cmocka_unit_test(worker_options_go_together),
         cmocka_unit_test(endpoints_and_ids_are_checked_naming_the_option),
+        cmocka_unit_test(atomic_lease_is_microseconds_default_left_to_the_engine),
         cmocka_unit_test(error_text_is_truncated_not_overflowed),
     };
 

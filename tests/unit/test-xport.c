@@ -1137,6 +1137,121 @@ static void config_reports_the_effective_settings(void **s)
     stop_cluster(2);
 }
 
+/* ---- the one-shot timer ------------------------------------------------ */
+
+typedef struct TTimer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned fired;             /* under lock */
+    unsigned rearm;             /* re-arm from inside this many times */
+    bool off_main;              /* every call ran off the test's thread */
+    pthread_t main;
+    DqXport *x;
+} TTimer;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void t_on_timer(void *opaque)
+{
+    TTimer *t = opaque;
+
+    pthread_mutex_lock(&t->lock);
+    t->fired++;
+    if (pthread_equal(pthread_self(), t->main)) {
+        t->off_main = false;
+    }
+    if (t->rearm > 0) {
+        t->rearm--;
+        /* Disarmed before the call: this one is kept. */
+        dq_xport_arm_timer(t->x, mono_ns() + 1000000u);
+    }
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Wait (bounded: a hang check, not a timing) until @n calls were made. */
+static unsigned wait_fired(TTimer *t, unsigned n, unsigned ms)
+{
+    struct timespec ts;
+    unsigned got;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->lock);
+    while (t->fired < n &&
+           pthread_cond_timedwait(&t->cond, &t->lock, &ts) == 0) {
+    }
+    got = t->fired;
+    pthread_mutex_unlock(&t->lock);
+    return got;
+}
+
+static void timer_runs_on_the_io_thread_and_may_rearm_itself(void **s)
+{
+    TTimer t = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                 .cond = PTHREAD_COND_INITIALIZER, .off_main = true };
+
+    (void)s;
+    start_cluster(2, NULL);
+    t.main = pthread_self();
+    t.x = tnodes[0].x;
+    t.rearm = 2;
+    dq_xport_set_timer(t.x, t_on_timer, &t);
+    /* Already due: as soon as the I/O thread can. */
+    dq_xport_arm_timer(t.x, 0);
+    assert_int_equal(wait_fired(&t, 3, 5000), 3);
+    assert_true(t.off_main);
+    /* One-shot: nothing more without an arm. */
+    usleep(20000);
+    assert_int_equal(wait_fired(&t, 4, 0), 3);
+    dq_xport_set_timer(t.x, NULL, NULL);
+    stop_cluster(2);
+}
+
+static void earlier_deadline_wins_over_later_ones(void **s)
+{
+    TTimer t = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                 .cond = PTHREAD_COND_INITIALIZER, .off_main = true };
+
+    (void)s;
+    start_cluster(2, NULL);
+    t.main = pthread_self();
+    t.x = tnodes[1].x;
+    dq_xport_set_timer(t.x, t_on_timer, &t);
+    dq_xport_arm_timer(t.x, mono_ns() + 60ull * 1000000000u);
+    usleep(20000);
+    /* Moved up from a minute away ... */
+    dq_xport_arm_timer(t.x, mono_ns() + 2000000u);
+    /* ... and not pushed back by a later one. */
+    dq_xport_arm_timer(t.x, mono_ns() + 30ull * 1000000000u);
+    assert_int_equal(wait_fired(&t, 1, 5000), 1);
+    assert_true(t.off_main);
+    dq_xport_set_timer(t.x, NULL, NULL);
+    stop_cluster(2);
+}
+
+static void timer_without_a_callback_is_harmless(void **s)
+{
+    (void)s;
+    start_cluster(2, NULL);
+    dq_xport_arm_timer(tnodes[0].x, 0);
+    usleep(20000);
+    /* The cluster still works. */
+    assert_int_equal(read_page(0, 1, 0x5000, 2000), DQ_OK);
+    stop_cluster(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1169,6 +1284,9 @@ int main(void)
         cmocka_unit_test(late_call_reply_reaches_on_message),
         cmocka_unit_test(calls_of_200_kb_go_through_request_and_send),
         cmocka_unit_test(config_reports_the_effective_settings),
+        cmocka_unit_test(timer_runs_on_the_io_thread_and_may_rearm_itself),
+        cmocka_unit_test(earlier_deadline_wins_over_later_ones),
+        cmocka_unit_test(timer_without_a_callback_is_harmless),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
