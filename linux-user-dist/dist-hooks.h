@@ -86,9 +86,11 @@ void dist_thread_begin(CPUArchState *env);
 /*
  * host_sigsegv_handler(), before QEMU's own handling: true when the
  * coherence engine made the page accessible (retry the access).
+ * @host_pc is the faulting host instruction: an atomic one gets the page
+ * for a lease (dqemu/hostinsn.h).
  * Context: SIGSEGV handler.
  */
-bool dist_sigsegv(uintptr_t host_addr, bool is_write);
+bool dist_sigsegv(uintptr_t host_addr, bool is_write, uintptr_t host_pc);
 
 /*
  * QEMU's mprotect() of guest pages (target_mprotect, page_protect,
@@ -128,6 +130,15 @@ bool dist_access_ok(int type, abi_ulong addr, abi_ulong size);
  */
 void *dist_lock_user(int type, void *host_addr, ssize_t len, bool copy);
 void dist_unlock_user(void *host_ptr, abi_ulong guest_addr, ssize_t len);
+
+/*
+ * cpu_exec_step_atomic(), around QEMU's start_exclusive() ...
+ * end_exclusive(): no thread on any other node runs guest code between
+ * the two (dist-excl.c).  On one node they only count the step.
+ * Context: a vCPU thread outside cpu_exec(), no lock held.
+ */
+void dist_atomic_step_begin(void);
+void dist_atomic_step_end(void);
 
 /*
  * From preexit_cleanup(): the process is about to exit with @code

@@ -61,6 +61,16 @@ typedef enum DistOp {
     DIST_OP_DROP = 10,
     /* note master -> worker: signals (u32 each) for remote thread arg */
     DIST_OP_SIGNAL = 11,
+    /* req  worker -> master: thread arg (its proxy) takes the step lock */
+    DIST_OP_EXCL_ACQUIRE = 12,
+    /* note worker -> master: thread arg (its proxy) gives it back */
+    DIST_OP_EXCL_RELEASE = 13,
+    /* note master -> worker: stop guest code for step arg */
+    DIST_OP_EXCL_PAUSE = 14,
+    /* note worker -> master: stopped for step arg */
+    DIST_OP_EXCL_PAUSED = 15,
+    /* note master -> worker: step arg is over, run again */
+    DIST_OP_EXCL_RESUME = 16,
 } DistOp;
 
 /* The master's main guest thread's CPU (for a fatal signal's core). */
@@ -228,6 +238,30 @@ void dist_thread_init_master(void);
  * continues here, in the new single-node process.  Never returns.
  */
 void dist_thread_forked_child(CPUArchState *env);
+
+/* Worker: the step lock for this thread, through its proxy. */
+void dist_thread_excl_acquire(void);
+void dist_thread_excl_release(void);
+
+/* ---- the cluster-wide exclusive step (dist-excl.c) --------------------- */
+
+/* Master, once the cluster formed. */
+void dist_excl_init_master(void);
+
+/* Worker: start the pause thread; it borrows @main_cpu for QEMU. */
+void dist_excl_init_worker(CPUState *main_cpu);
+
+/*
+ * Master: take the step lock for a thread of node @node (every other
+ * node paused; the master too when @node != 0) and give it back.
+ * Context: a thread with current_cpu set, outside cpu_exec().
+ */
+uint64_t dist_excl_acquire(unsigned node);
+void dist_excl_release(unsigned node, uint64_t ticket);
+
+/* I/O thread: PAUSED (master), PAUSE or RESUME (worker) arrived. */
+void dist_excl_note_paused(unsigned src, uint64_t ticket);
+void dist_excl_note_pause(bool pause, uint64_t ticket);
 
 /* ---- system calls (dist-syscall.c) and signals (dist-signal.c) --------- */
 

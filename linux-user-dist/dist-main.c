@@ -11,6 +11,7 @@
 #include "qemu/timer.h"
 #include "qemu.h"
 #include "exec/translation-block.h"
+#include "exec/tb-flush.h"
 #include "dist-hooks.h"
 #include "dist-internal.h"
 #include "cpu-state.h"
@@ -214,6 +215,7 @@ void dist_start(CPUArchState *env)
 
     if (dist_options.worker) {
         dist_thread_init_worker();
+        dist_excl_init_worker(env_cpu(env));
         dist_node_worker_ready(env);
         dist_node_worker_serve(env);
     }
@@ -223,9 +225,19 @@ void dist_start(CPUArchState *env)
     if (dist_options.nodes > 1) {
         dist_node_master_start(env);
         dist_thread_init_master();
+        dist_excl_init_master();
         dist_syscall_init();
-        /* Parallel code from the first instruction: threads go remote. */
-        tcg_cflags_set(env_cpu(env), CF_PARALLEL);
+        /*
+         * Level 1 of the atomics (docs/dist.md): parallel code from the
+         * first instruction, so that exclusive pairs and read-modify-
+         * writes are host atomics on the host page, which page ownership
+         * makes atomic across nodes.  Nothing is translated yet; the flush
+         * is for a caller that ever runs earlier code.
+         */
+        if (!tcg_cflags_has(env_cpu(env), CF_PARALLEL)) {
+            tcg_cflags_set(env_cpu(env), CF_PARALLEL);
+            tb_flush(env_cpu(env));
+        }
     }
 }
 

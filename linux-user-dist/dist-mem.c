@@ -37,7 +37,7 @@
 #include "dist-internal.h"
 #include "dist-wire.h"
 #include "dsm.h"
-
+#include "hostinsn.h"
 static bool mem_attached;
 static uintptr_t mem_base;      /* g2h(0) */
 static size_t mem_len;          /* reserved_va + 1 */
@@ -181,6 +181,9 @@ void dist_mem_attach(void)
     cfg.home_policy = DQ_HOME_MASTER;
     cfg.initial_bound = PROT_NONE;
     cfg.on_page_dropped = dist_mem_page_dropped;
+    /* The master's choice: every node got it with the configuration. */
+    cfg.lease_ns = dist_options.atomic_lease_us < 0 ? DQ_DSM_LEASE_DEFAULT_NS
+                   : (uint64_t)dist_options.atomic_lease_us * 1000;
     if (dq_dsm_attach(&cfg, dist_xport, err, sizeof(err)) != DQ_OK) {
         dist_fatal("cannot share the guest memory: %s", err);
     }
@@ -209,7 +212,7 @@ void dist_mem_detach(void)
 
 /* ---- hooks from QEMU --------------------------------------------------- */
 
-bool dist_sigsegv(uintptr_t host_addr, bool is_write)
+bool dist_sigsegv(uintptr_t host_addr, bool is_write, uintptr_t host_pc)
 {
     DqStatus st = DQ_OK;
     DqFaultResult r;
@@ -219,7 +222,10 @@ bool dist_sigsegv(uintptr_t host_addr, bool is_write)
         return false;
     }
     saved_errno = errno;
-    r = dq_dsm_fault(host_addr, is_write, &st);
+    /* Only a write can need M; a load-exclusive fetches S (docs/dsm.md). */
+    r = dq_dsm_fault_ex(host_addr, is_write,
+                        is_write && dq_host_insn_is_atomic((const uint8_t *)
+                                                           host_pc), &st);
     if (r == DQ_FAULT_HANDLED) {
         /*
          * Not when this thread was interrupted inside mmap_lock (say,

@@ -255,6 +255,7 @@ static void dist_master_build_config(CPUArchState *env, const char *cpu_model)
     dist_wr_u32(&w, info->elf_flags);
     dist_wr_u32(&w, info->personality);
     dist_wr_u32(&w, dist_options.cpus_per_node);
+    dist_wr_u64(&w, (uint64_t)dist_options.atomic_lease_us);
     layout = dist_mem_layout_snapshot(&layout_len);
     dist_wr_u64(&w, layout_len);
     dist_wr_bytes(&w, layout, layout_len);
@@ -327,8 +328,23 @@ static void dist_on_message(void *opaque, const DqMsg *msg)
         break;
     case DIST_OP_SYSCALL:
     case DIST_OP_THREAD_EXIT:
+    case DIST_OP_EXCL_ACQUIRE:
+    case DIST_OP_EXCL_RELEASE:
         if (dist_node_id == 0) {
             dist_thread_deliver(msg);
+        }
+        break;
+    case DIST_OP_EXCL_PAUSED:
+        if (dist_node_id == 0) {
+            dist_excl_note_paused(msg->src, msg->u.call.arg);
+        }
+        break;
+    case DIST_OP_EXCL_PAUSE:
+    case DIST_OP_EXCL_RESUME:
+        /* Not the service thread's: it may be what a paused node awaits. */
+        if (dist_node_id != 0) {
+            dist_excl_note_pause(msg->u.call.op == DIST_OP_EXCL_PAUSE,
+                                 msg->u.call.arg);
         }
         break;
     case DIST_OP_FATAL_SIGNAL:
@@ -983,6 +999,7 @@ void dist_node_worker_join(const char **cpu_model)
     worker_info.elf_flags = dist_rd_u32(&r);
     worker_info.personality = dist_rd_u32(&r);
     dist_options.cpus_per_node = dist_rd_u32(&r);
+    dist_options.atomic_lease_us = (long)(int64_t)dist_rd_u64(&r);
     worker_layout_len = dist_rd_u64(&r);
     {
         const uint8_t *p = dist_rd_bytes(&r, worker_layout_len);

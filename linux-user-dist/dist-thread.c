@@ -91,6 +91,7 @@ typedef struct DistProxy {
     unsigned node;
     QemuMutex lock;
     DistCall *head, **tail;
+    uint64_t excl_ticket;   /* the step lock it holds for its thread */
     /*
      * Bumped for every call queued; the proxy sleeps on it with FUTEX_WAIT
      * (not a condition variable) so that a host signal aimed at its
@@ -127,7 +128,8 @@ void dist_thread_deliver(const DqMsg *msg)
     p = g_hash_table_lookup(proxies, GUINT_TO_POINTER(msg->u.call.arg));
     if (p == NULL) {
         qemu_mutex_unlock(&proxies_lock);
-        if (msg->u.call.op == DIST_OP_SYSCALL) {
+        if (msg->u.call.op == DIST_OP_SYSCALL ||
+            msg->u.call.op == DIST_OP_EXCL_ACQUIRE) {
             /* Cannot happen with a well-behaved worker; never leave it hanging. */
             dist_reply(msg->src, msg->req_id, (uint64_t)(int64_t)-TARGET_ESRCH,
                        0, NULL, 0);
@@ -295,6 +297,18 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
             dist_syscall_fn(env, TARGET_NR_exit, status, 0, 0, 0, 0, 0, 0, 0);
             /* Only the last thread of the process returns: it never does. */
             g_assert_not_reached();
+        }
+        if (c->op == DIST_OP_EXCL_ACQUIRE) {
+            /* The remote thread waits outside cpu_exec() meanwhile. */
+            p->excl_ticket = dist_excl_acquire(p->node);
+            dist_reply(c->src, c->req_id, 0, 0, NULL, 0);
+            g_free(c);
+            continue;
+        }
+        if (c->op == DIST_OP_EXCL_RELEASE) {
+            dist_excl_release(p->node, p->excl_ticket);
+            g_free(c);
+            continue;
         }
         dist_rd_init(&r, c->data, c->len);
         for (i = 0; i < 8; i++) {
@@ -581,6 +595,32 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
         dist_queue_signals(get_task_state(env_cpu(env)), &r);
     }
     return (abi_long)(int64_t)reply.u.call.arg;
+}
+
+void dist_thread_excl_acquire(void)
+{
+    uint8_t buf[DQ_PROTO_HDR_SIZE + DQ_BODY_CALL];
+    DqMsg reply;
+    DqStatus st;
+
+    st = dist_call(0, DIST_OP_EXCL_ACQUIRE, 0, remote_tid, NULL, 0, &reply,
+                   buf, sizeof(buf), DQ_XPORT_WAIT_FOREVER);
+    if (st == DQ_ERR_XPORT_SHUTDOWN) {
+        /* The guest exited elsewhere: this node ends now. */
+        for (;;) {
+            pause();
+        }
+    }
+    if (st != DQ_OK) {
+        dist_fatal("thread %u cannot take the cluster's lock for an atomic "
+                   "step: %s", remote_tid, dq_status_str(st));
+    }
+}
+
+void dist_thread_excl_release(void)
+{
+    /* Behind the ACQUIRE in the proxy's queue: no answer needed. */
+    dist_note(0, DIST_OP_EXCL_RELEASE, 0, remote_tid, NULL, 0);
 }
 
 abi_long dist_thread_remote_exit(CPUArchState *env, abi_long status)
