@@ -93,6 +93,17 @@ void dist_thread_begin(CPUArchState *env);
 bool dist_sigsegv(uintptr_t host_addr, bool is_write, uintptr_t host_pc);
 
 /*
+ * block_signals() and process_pending_signals() block every host signal
+ * while QEMU writes guest memory for the guest (a syscall's old signal
+ * mask, a signal frame).  On several nodes that page may have moved to
+ * another node meanwhile, and a blocked SIGSEGV would make the kernel
+ * kill the process instead of fetching it: take SIGSEGV out of @set.
+ * A SIGSEGV that is not the engine's still ends in QEMU's "internal
+ * SIGSEGV" report.  Context: any vCPU thread.
+ */
+void dist_keep_page_faults(sigset_t *set);
+
+/*
  * QEMU's mprotect() of guest pages (target_mprotect, page_protect,
  * page_unprotect): sets what QEMU wants; the host protection becomes that
  * ∩ the page's coherence state.  Same return convention as mprotect().

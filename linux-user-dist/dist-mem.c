@@ -212,6 +212,13 @@ void dist_mem_detach(void)
 
 /* ---- hooks from QEMU --------------------------------------------------- */
 
+void dist_keep_page_faults(sigset_t *set)
+{
+    if (mem_attached) {
+        sigdelset(set, SIGSEGV);
+    }
+}
+
 bool dist_sigsegv(uintptr_t host_addr, bool is_write, uintptr_t host_pc)
 {
     DqStatus st = DQ_OK;
