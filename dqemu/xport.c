@@ -142,6 +142,7 @@ struct DqXport {
     DqStatus start_status;      /* first start-up error */
     char start_err[DQ_ERRBUF_SIZE];
     bool fail_seen;             /* some peer failed */
+    uint64_t last_timers_ms;    /* I/O thread: timers() last ran */
     char fail_err[DQ_ERRBUF_SIZE];  /* the first failure */
     char master_err[DQ_ERRBUF_SIZE]; /* worker: how the master was lost */
     bool shutdown_req;          /* master: app asked for SHUTDOWN */
@@ -1077,6 +1078,22 @@ static void timers(DqXport *x)
     unsigned i, me = x->cfg.node_id;
     char why[64];
     DqPeer *p;
+
+    /*
+     * This thread did not run for two heartbeats: the host itself stood
+     * still (a virtual machine not scheduled, SIGSTOP, swapping), so the
+     * peers' silence meanwhile says nothing about them.  Each gets a full
+     * failure timeout from now; one truly gone is still caught then.
+     */
+    if (x->last_timers_ms != 0 &&
+        now - x->last_timers_ms >= 2 * (uint64_t)x->cfg.heartbeat_ms) {
+        for (i = 0; i < x->cfg.node_count; i++) {
+            if (x->peers[i].last_rx_ms < now) {
+                x->peers[i].last_rx_ms = now;
+            }
+        }
+    }
+    x->last_timers_ms = now;
 
     for (i = 0; i < x->cfg.node_count; i++) {
         p = &x->peers[i];

@@ -1241,6 +1241,45 @@ static void earlier_deadline_wins_over_later_ones(void **s)
     stop_cluster(2);
 }
 
+/* A timer callback that holds its node's I/O thread, as a frozen host would. */
+static void t_on_timer_freeze(void *opaque)
+{
+    usleep(*(unsigned *)opaque * 1000u);
+}
+
+static void nodes_frozen_together_do_not_blame_each_other(void **s)
+{
+    DqXportConfig tm = { .heartbeat_ms = 100, .failure_timeout_ms = 600 };
+    unsigned freeze_ms = 1000;
+    uint64_t at;
+    unsigned i;
+
+    (void)s;
+    start_cluster(2, &tm);
+    /*
+     * Both I/O threads stand still for longer than the failure timeout,
+     * as every process of a paused virtual machine does; when they run
+     * again neither may call the other failed.
+     */
+    at = mono_ns() + 20000000u;
+    for (i = 0; i < 2; i++) {
+        dq_xport_set_timer(tnodes[i].x, t_on_timer_freeze, &freeze_ms);
+        dq_xport_arm_timer(tnodes[i].x, at);
+    }
+    usleep((freeze_ms + tm.failure_timeout_ms / 2) * 1000u);
+    for (i = 0; i < 2; i++) {
+        pthread_mutex_lock(&tnodes[i].lock);
+        assert_int_equal(tnodes[i].failed_mask, 0);
+        pthread_mutex_unlock(&tnodes[i].lock);
+    }
+    assert_int_equal(read_page(0, 1, 0x5000, 2000), DQ_OK);
+    assert_int_equal(read_page(1, 0, 0x6000, 2000), DQ_OK);
+    for (i = 0; i < 2; i++) {
+        dq_xport_set_timer(tnodes[i].x, NULL, NULL);
+    }
+    stop_cluster(2);
+}
+
 static void timer_without_a_callback_is_harmless(void **s)
 {
     (void)s;
@@ -1287,6 +1326,7 @@ int main(void)
         cmocka_unit_test(timer_runs_on_the_io_thread_and_may_rearm_itself),
         cmocka_unit_test(earlier_deadline_wins_over_later_ones),
         cmocka_unit_test(timer_without_a_callback_is_harmless),
+        cmocka_unit_test(nodes_frozen_together_do_not_blame_each_other),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
