@@ -29,7 +29,7 @@ PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
 .PHONY: all deps qemu test test-unit test-cli test-guest test-dist test-qemu test-qemu-tcg \
-        demo bench bench-single bench-dist clean distclean help
+        test-atomics demo bench bench-single bench-dist clean distclean help
 
 all: qemu
 
@@ -50,13 +50,14 @@ $(DQEMU_BINS): qemu
 QEMU_SRC = $(BUILD)/qemu-src
 include $(TOP)/tests/unit/unit.mk
 include $(TOP)/tests/guest/guest.mk
+include $(TOP)/tests/atomics/atomics.mk
 include $(TOP)/tests/qemu-tcg/qemu-tcg.mk
 include $(TOP)/tests/fuzz/fuzz.mk
 include $(TOP)/tests/dsm/dsm.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus dsm cli guest qemu-tcg dist
+SUITES := unit fuzz-corpus dsm cli guest qemu-tcg dist atomics
 # The reports summary.py must find: one per suite, and test-dsm writes a
 # second one for its ASan+UBSan pass.
 REPORTS := $(SUITES) dsm-asan
@@ -84,6 +85,13 @@ test-dist: qemu guest
 	DQEMU_GUEST_NO_BUILD=1 \
 	$(PYTEST) -n 2 --junitxml=$(RESULTS)/dist.xml $(TOP)/tests/dist
 
+# Atomics, LL/SC and locks on 1..4 nodes (issue 6; tests/atomics).
+# DQEMU_ATOMICS_MAX_NODES=1 runs only the single-node cases.
+test-atomics: qemu atomics
+	@mkdir -p $(RESULTS)
+	DQEMU_ATOMICS_NO_BUILD=1 \
+	$(PYTEST) -n 2 --junitxml=$(RESULTS)/atomics.xml $(TOP)/tests/atomics
+
 test-cli: qemu guest
 	@mkdir -p $(RESULTS)
 	$(PYTEST) --junitxml=$(RESULTS)/cli.xml $(TOP)/tests/cli
@@ -105,7 +113,7 @@ demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --nodes 3 --stats build/guest/arm/demo-threads-static"
 	@$(BUILD)/dqemu-arm --nodes 3 --stats $(DEMO_BIN)
 
-bench: bench-single bench-dist bench-xport bench-dsm
+bench: bench-single bench-dist bench-xport bench-dsm bench-lease
 
 # Wall time of one CPU-bound threaded program at --nodes 1..4.
 bench-dist: qemu $(BENCH_BIN)

@@ -267,7 +267,8 @@ def test_program(case, isa, link, nodes, guest_binaries, stock_cache, tmp_path):
 # ---- a guest that crashes in a secondary thread ---------------------------
 
 CRASH_PROGRAM = "dist-kill-thread"
-CRASH_ARGS = ["segv-in-thread"]
+# A plain store, and an atomic (issue 6), to an unmapped address.
+CRASH_MODES = ("segv-in-thread", "atomic-segv-in-thread")
 UNCAUGHT = "qemu: uncaught target signal"
 
 
@@ -276,21 +277,23 @@ def uncaught_lines(stderr):
 
 
 CRASH_PARAMS = [
-    pytest.param(isa, nodes, id=f"{isa}-n{nodes}", marks=node_marks(nodes))
-    for isa in guest.ISAS for nodes in range(1, MAX_NODES + 1)
+    pytest.param(isa, nodes, mode, id=f"{isa}-n{nodes}-{mode}", marks=node_marks(nodes))
+    for mode in CRASH_MODES for isa in guest.ISAS for nodes in range(1, MAX_NODES + 1)
+    if mode == CRASH_MODES[0] or nodes in (1, MAX_NODES)
 ]
 
 
-@pytest.mark.parametrize("isa,nodes", CRASH_PARAMS)
-def test_crash_in_thread(isa, nodes, guest_binaries, stock_cache, tmp_path):
-    """The first thread created (on node 1 at N >= 2) writes to NULL: the
-    program dies as under stock qemu-user, with the same message."""
+@pytest.mark.parametrize("isa,nodes,mode", CRASH_PARAMS)
+def test_crash_in_thread(isa, nodes, mode, guest_binaries, stock_cache, tmp_path):
+    """The first thread created (on node 1 at N >= 2) writes to NULL, or
+    adds to an unmapped word atomically: the program dies as under stock
+    qemu-user, with the same message."""
     binary = binary_path(guest_binaries, isa, CRASH_PROGRAM, "static")
     require_tools(isa, binary)
     env = base_env()
-    ref = stock_result(stock_cache, f"{CRASH_PROGRAM}-segv-{isa}-static",
+    ref = stock_result(stock_cache, f"{CRASH_PROGRAM}-{mode}-{isa}-static",
                        [stock_path(isa), *guest.ISAS[isa]["stock_opts"], binary,
-                        *CRASH_ARGS], env)
+                        mode], env)
     # qemu prints the message only for targets it can write a core file for
     # (not riscv64): whatever stock prints, dqemu must print the same.
     ref_lines = uncaught_lines(ref.stderr)
@@ -301,7 +304,7 @@ def test_crash_in_thread(isa, nodes, guest_binaries, stock_cache, tmp_path):
     opts = ["--nodes", str(nodes)]
     if nodes > 1:
         opts += ["--placement", "round-robin"]
-    got = run_in(tmp_path / "work", [dqemu_path(isa), *opts, binary, *CRASH_ARGS], env)
+    got = run_in(tmp_path / "work", [dqemu_path(isa), *opts, binary, mode], env)
     report = ref.describe("stock qemu") + got.describe(f"dqemu, {nodes} node(s)")
     if got.rc != ref.rc:
         pytest.fail(f"exit status differs: stock {ref.status()}, dqemu "
@@ -318,15 +321,22 @@ def test_crash_in_thread(isa, nodes, guest_binaries, stock_cache, tmp_path):
 
 # ---- a worker killed while the guest runs ---------------------------------
 
-# dist-oversub with so many iterations that it runs until stopped.
+# dist-oversub with so many iterations that it runs until stopped; in the
+# "atomic" variant every iteration adds to one shared word, so the victim
+# is likely to hold (or lease) that page for an atomic when it dies.
 LONG_PROGRAM = "dist-oversub"
-LONG_ARGS = ["9", "2000000000"]
+LONG_ARGS = {"plain": ["9", "2000000000"], "atomic": ["9", "2000000000", "1"]}
 
 # Each ISA with one worker, and one cluster where the victim is one of two.
-KILL_PARAMS = [pytest.param(isa, 2, id=f"{isa}-n2", marks=node_marks(2))
+KILL_PARAMS = [pytest.param(isa, 2, "plain", id=f"{isa}-n2", marks=node_marks(2))
                for isa in guest.ISAS]
 if MAX_NODES >= 3:
-    KILL_PARAMS.append(pytest.param("arm", 3, id="arm-n3", marks=node_marks(3)))
+    KILL_PARAMS.append(pytest.param("arm", 3, "plain", id="arm-n3", marks=node_marks(3)))
+KILL_PARAMS += [pytest.param("aarch64", 2, "atomic", id="aarch64-n2-atomic",
+                             marks=node_marks(2))]
+if MAX_NODES >= 4:
+    KILL_PARAMS.append(pytest.param("riscv64", 4, "atomic", id="riscv64-n4-atomic",
+                                    marks=node_marks(4)))
 
 
 def node_id_of(cmd, environ):
@@ -355,8 +365,8 @@ def process_environ(pid):
     return env
 
 
-@pytest.mark.parametrize("isa,nodes", KILL_PARAMS)
-def test_worker_killed(isa, nodes, guest_binaries, tmp_path):
+@pytest.mark.parametrize("isa,nodes,variant", KILL_PARAMS)
+def test_worker_killed(isa, nodes, variant, guest_binaries, tmp_path):
     """SIGKILL one worker while threads run on it: the master says which
     node died and exits non-zero within the deadline, and no process of
     the cluster stays behind."""
@@ -368,7 +378,7 @@ def test_worker_killed(isa, nodes, guest_binaries, tmp_path):
     env = base_env()
     env["TMPDIR"] = str(work)
     tree = distproc.ProcTree([dqemu, "--nodes", str(nodes), "--placement",
-                              "round-robin", binary, *LONG_ARGS], env, work)
+                              "round-robin", binary, *LONG_ARGS[variant]], env, work)
     try:
         if tree.wait_for_stdout("started ", START_TIMEOUT) is None:
             why = ("the master exited before the guest had started its threads"

@@ -14,10 +14,13 @@
  * "dist-kill-thread segv-in-thread": the first thread created writes to
  * NULL and the program dies of the uncaught SIGSEGV (the dist harness
  * compares how with stock qemu-user); main waits in pthread_join.
+ * "dist-kill-thread atomic-segv-in-thread": the same with an atomic
+ * fetch-and-add on an unmapped address.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 
@@ -223,13 +226,22 @@ static void *segv_thread(void *arg)
     return NULL;
 }
 
-static void crash_in_thread(void)
+static void *atomic_segv_thread(void *arg)
+{
+    int *p = arg;
+
+    __atomic_fetch_add(p + 4, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void crash_in_thread(bool atomic)
 {
     pthread_t t;
 
-    printf("crashing in a secondary thread\n");
+    printf("crashing in a secondary thread%s\n", atomic ? " (atomic)" : "");
     fflush(stdout);
-    CHECK_PT(pthread_create(&t, NULL, segv_thread, NULL));
+    CHECK_PT(pthread_create(&t, NULL, atomic ? atomic_segv_thread : segv_thread,
+                            NULL));
     CHECK_PT(pthread_join(t, NULL));
     CHECK(0, "the write to NULL in a thread did not kill the process");
 }
@@ -237,8 +249,11 @@ static void crash_in_thread(void)
 int main(int argc, char **argv)
 {
     if (argc > 1) {
-        CHECK(strcmp(argv[1], "segv-in-thread") == 0, "unknown mode '%s'", argv[1]);
-        crash_in_thread();
+        bool atomic = strcmp(argv[1], "atomic-segv-in-thread") == 0;
+
+        CHECK(atomic || strcmp(argv[1], "segv-in-thread") == 0,
+              "unknown mode '%s'", argv[1]);
+        crash_in_thread(atomic);
     }
     test_pthread_kill();
     test_tgkill_eintr();

@@ -4,10 +4,12 @@
  * counter now and then; main joins them and checks every result against
  * its own sequential computation, and the counter's total.
  *
- * usage: dist-oversub [threads [iterations]]
+ * usage: dist-oversub [threads [iterations [atomic-every]]]
  * The dist harness runs it with a huge iteration count to have a guest
  * that is still running when it kills a worker: "started" is printed and
- * flushed once every thread has been created.
+ * flushed once every thread has been created; with atomic-every 1 every
+ * iteration bumps the counter, so that its page is always wanted for an
+ * atomic by some node when one is killed.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -20,6 +22,7 @@
 #define DEFAULT_ITERS 200000
 #define PRIVATE_WORDS 1024      /* 4 KiB or 8 KiB of private state per thread */
 #define ATOMIC_EVERY  512       /* iterations between two shared increments */
+static long atomic_every = ATOMIC_EVERY;
 #define STATE_ALIGN   65536     /* above any guest page size */
 
 struct job {
@@ -50,7 +53,7 @@ static uint64_t work(int id, long iters, uint32_t *state, long *increments,
         uint32_t *w = &state[x % PRIVATE_WORDS];
         *w = *w * 33 + (uint32_t)(x >> 32);
         acc += *w ^ (uint32_t)i;
-        if (i % ATOMIC_EVERY == 0) {
+        if (i % atomic_every == 0) {
             if (bump) {
                 __atomic_fetch_add(&shared_counter, (uint64_t)id + 1,
                                    __ATOMIC_RELAXED);
@@ -80,7 +83,11 @@ int main(int argc, char **argv)
     pthread_t t[MAX_THREADS];
     uint64_t want_counter = 0;
 
+    if (argc > 3) {
+        atomic_every = atol(argv[3]);
+    }
     CHECK(nthreads >= 1 && nthreads <= MAX_THREADS, "threads: 1..%d", MAX_THREADS);
+    CHECK(atomic_every >= 1, "atomic-every must be positive");
     CHECK(iters >= 1, "iterations must be positive");
     for (int i = 0; i < nthreads; i++) {
         jobs[i].id = i;
