@@ -133,12 +133,12 @@ bench-single: qemu $(BENCH_BIN)
 ATOMICS_BENCH_BIN := $(BUILD)/bench/arm/atomics-bench
 STEP_BENCH_BIN := $(BUILD)/bench/aarch64/atomic-step-bench
 
-$(ATOMICS_BENCH_BIN): $(TOP)/tests/bench/atomics-bench.c \
+$(ATOMICS_BENCH_BIN): $(TOP)/tests/bench/atomics-bench.c $(TOP)/tests/bench/bench-common.h \
                       $(TOP)/tests/guest/guest-check.h | guest-check-tools
 	@mkdir -p $(@D)
 	$(GUEST_CC_arm) $(GUEST_CFLAGS) -static -o $@.tmp $< && mv -f $@.tmp $@
 
-$(STEP_BENCH_BIN): $(TOP)/tests/bench/atomic-step-bench.c \
+$(STEP_BENCH_BIN): $(TOP)/tests/bench/atomic-step-bench.c $(TOP)/tests/bench/bench-common.h \
                    $(TOP)/tests/guest/guest-check.h | guest-check-tools
 	@mkdir -p $(@D)
 	$(GUEST_CC_aarch64) $(GUEST_CFLAGS) $(GUEST_ARCH_CFLAGS_aarch64) -static -o $@.tmp $< && mv -f $@.tmp $@

@@ -96,18 +96,7 @@ TIMEOUT = float(os.environ.get("DQEMU_ATOMICS_TIMEOUT") or 240)
 GRACE = 5.0
 
 
-def max_nodes():
-    text = os.environ.get("DQEMU_ATOMICS_MAX_NODES") or "4"
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"DQEMU_ATOMICS_MAX_NODES={text!r}: want a node count >= 1")
-    return n
-
-
-MAX_NODES = max_nodes()
+MAX_NODES = distproc.max_nodes("DQEMU_ATOMICS_MAX_NODES")
 ROUNDS = 1000
 ROUNDS_STACK = 5000
 ROUNDS_STEP16 = 25
@@ -361,20 +350,15 @@ def atomics_binaries():
     return ATOMICS_DIR
 
 
-def require_executable(path, what):
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"{what} not found or not executable: {path}", pytrace=False)
-
-
 def command(case, binary):
     sysroot = ["-L", ISAS[case.isa]["sysroot"]] if case.link == "dynamic" else []
     if case.nodes == 0:
         emulator = Path(f"/usr/bin/qemu-{case.isa}")
-        require_executable(emulator, f"stock qemu-{case.isa} (Debian package qemu-user)")
+        dist.guest.require_executable(emulator, f"stock qemu-{case.isa} (Debian package qemu-user)")
         opts = []
     else:
         emulator = BUILD_DIR / f"dqemu-{case.isa}"
-        require_executable(emulator, f"dqemu-{case.isa} (build it, or set DQEMU_BUILD_DIR)")
+        dist.guest.require_executable(emulator, f"dqemu-{case.isa} (build it, or set DQEMU_BUILD_DIR)")
         opts = ["--nodes", str(case.nodes), "--stats"]
         if case.nodes > 1:
             opts += ["--placement", "round-robin"]
@@ -383,7 +367,7 @@ def command(case, binary):
 
 def run_case(case, binaries, tmp_path):
     binary = binaries / case.isa / f"{case.program}-{case.link}"
-    require_executable(binary, "atomics program")
+    dist.guest.require_executable(binary, "atomics program")
     work = tmp_path / "work"
     work.mkdir(parents=True, exist_ok=True)
     env = dist.base_env()

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "../guest/guest-check.h"
+#include "bench-common.h"
 
 #ifndef __aarch64__
 #error "atomic-step-bench.c is an aarch64 guest: it needs LSE2's misaligned ldadd"
@@ -128,14 +129,6 @@ _Static_assert(sizeof(struct slot) == PAGE, "one slot per page");
 static unsigned nthreads = 4, steps = 100000, aligned_ops = 1000000;
 static unsigned max_seconds = 2;
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    CHECK_SYS(clock_gettime(CLOCK_MONOTONIC, &ts));
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Every thread, the main one included, meets here between phases. */
 static void line_up(void)
 {
@@ -199,9 +192,9 @@ static void *worker(void *arg)
         line_up();
         /* In a lone phase the others go straight on to sleep in the barrier. */
         if (id == 0 || phases[phase].shared) {
-            me->start[phase] = now_s();
+            me->start[phase] = bench_now_s();
             me->done[phase] = hammer(phase);
-            me->end[phase] = now_s();
+            me->end[phase] = bench_now_s();
             CHECK_SYS(sem_post(&phase_done.s));
         }
         line_up();
@@ -303,16 +296,6 @@ static void probe_lse2(void)
     CHECK_SYS(sigaction(SIGBUS, &sa, NULL));
 }
 
-static unsigned parse(const char *s, unsigned long lo, unsigned long hi, const char *what)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-
-    CHECK(*s != '\0' && *end == '\0' && v >= lo && v <= hi, "bad %s '%s' (%lu..%lu)",
-          what, s, lo, hi);
-    return (unsigned)v;
-}
-
 int main(int argc, char **argv)
 {
     pthread_t th[MAX_THREADS];
@@ -321,17 +304,17 @@ int main(int argc, char **argv)
 
     CHECK(argc <= 5, "usage: %s [THREADS [STEPS [ALIGNED_OPS [MAX_SECONDS]]]]", argv[0]);
     if (argc > 1) {
-        nthreads = parse(argv[1], 2, MAX_THREADS, "THREADS");
+        nthreads = bench_parse_uint(argv[1], 2, MAX_THREADS, "THREADS");
     }
     /* Upper bounds keep every total (MAX_THREADS of them) below 2^32. */
     if (argc > 2) {
-        steps = parse(argv[2], 1, 10000000, "STEPS");
+        steps = bench_parse_uint(argv[2], 1, 10000000, "STEPS");
     }
     if (argc > 3) {
-        aligned_ops = parse(argv[3], 1, 100000000, "ALIGNED_OPS");
+        aligned_ops = bench_parse_uint(argv[3], 1, 100000000, "ALIGNED_OPS");
     }
     if (argc > 4) {
-        max_seconds = parse(argv[4], 1, 3600, "MAX_SECONDS");
+        max_seconds = bench_parse_uint(argv[4], 1, 3600, "MAX_SECONDS");
     }
 
     probe_lse2();

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "../guest/guest-check.h"
+#include "bench-common.h"
 
 /*
  * Usage: atomics-bench [THREADS [OPS [ROUNDS [PRIVATE_OPS [MAX_SECONDS]]]]]
@@ -100,18 +101,10 @@ _Static_assert(sizeof(struct slot) == PAGE, "one slot per page");
 static unsigned nthreads = 4, ops = 500000, rounds = 100, private_ops = 1000000;
 static unsigned max_seconds = 5;
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    CHECK_SYS(clock_gettime(CLOCK_MONOTONIC, &ts));
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Has this worker's current phase run past MAX_SECONDS? */
 static int over_time(const struct slot *me, int phase)
 {
-    return now_s() - me->start[phase] > max_seconds;
+    return bench_now_s() - me->start[phase] > max_seconds;
 }
 
 /* Every thread, the main one included, meets here between phases. */
@@ -224,7 +217,7 @@ static uint32_t phase_private(struct slot *me)
 static void run_phase(struct slot *me, unsigned id, int phase)
 {
     line_up();
-    me->start[phase] = now_s();
+    me->start[phase] = bench_now_s();
     switch (phase) {
     case PH_COUNTER:
         me->done[phase] = phase_counter(me);
@@ -239,7 +232,7 @@ static void run_phase(struct slot *me, unsigned id, int phase)
         me->done[phase] = phase_private(me);
         break;
     }
-    me->end[phase] = now_s();
+    me->end[phase] = bench_now_s();
     line_up();
 }
 
@@ -280,16 +273,6 @@ static double time_phase(int phase, unsigned per_thread, uint32_t *done)
     return last - first;
 }
 
-static unsigned parse(const char *s, unsigned long lo, unsigned long hi, const char *what)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-
-    CHECK(*s != '\0' && *end == '\0' && v >= lo && v <= hi, "bad %s '%s' (%lu..%lu)",
-          what, s, lo, hi);
-    return (unsigned)v;
-}
-
 int main(int argc, char **argv)
 {
     pthread_t th[MAX_THREADS];
@@ -299,20 +282,20 @@ int main(int argc, char **argv)
     CHECK(argc <= 6, "usage: %s [THREADS [OPS [ROUNDS [PRIVATE_OPS [MAX_SECONDS]]]]]",
           argv[0]);
     if (argc > 1) {
-        nthreads = parse(argv[1], 2, MAX_THREADS, "THREADS");
+        nthreads = bench_parse_uint(argv[1], 2, MAX_THREADS, "THREADS");
     }
     /* Upper bounds keep every total below 2^32, the counters' range. */
     if (argc > 2) {
-        ops = parse(argv[2], 1, 10000000, "OPS");
+        ops = bench_parse_uint(argv[2], 1, 10000000, "OPS");
     }
     if (argc > 3) {
-        rounds = parse(argv[3], 1, 10000000, "ROUNDS");
+        rounds = bench_parse_uint(argv[3], 1, 10000000, "ROUNDS");
     }
     if (argc > 4) {
-        private_ops = parse(argv[4], 1, 100000000, "PRIVATE_OPS");
+        private_ops = bench_parse_uint(argv[4], 1, 100000000, "PRIVATE_OPS");
     }
     if (argc > 5) {
-        max_seconds = parse(argv[5], 1, 3600, "MAX_SECONDS");
+        max_seconds = bench_parse_uint(argv[5], 1, 3600, "MAX_SECONDS");
     }
 
     CHECK_PT(pthread_barrier_init(&phase_line.b, NULL, nthreads + 1));

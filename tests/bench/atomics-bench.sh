@@ -149,7 +149,7 @@ format() {
 
 # The per-node step counters of the last run (its stderr, from --stats).
 show_steps() {
-    awk -v n="$1" '$4 == "stats:" && ($5 == "atomic_steps" || $5 == "atomic_pauses") {
+    awk '$4 == "stats:" && ($5 == "atomic_steps" || $5 == "atomic_pauses") {
         node = $3; sub(":", "", node)
         v[node, $5] = $6
         if (node + 1 > count) count = node + 1
@@ -163,9 +163,6 @@ show_steps() {
             steps += v[k, "atomic_steps"]; pauses += v[k, "atomic_pauses"]
         }
         line = line sprintf("  (total %d steps, %d pauses)", steps, pauses)
-        # On one node dqemu adds nothing to QEMU, whose own exclusive
-        # steps it does not count.
-        if (n == 1) line = line " (one node: plain QEMU steps, not counted)"
         print line }' "$tmp/err"
 }
 
@@ -214,7 +211,7 @@ run_one() {
         "  [$(( (t1 - t0) / 1000000 )) ms]" "$@"
     sed -n 's/^note /bench:   note: /p' "$tmp/out"
     case " $cmd " in
-    *" --stats "*) show_steps "$n" ;;
+    *" --stats "*) show_steps ;;
     esac
 }
 

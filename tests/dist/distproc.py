@@ -80,15 +80,16 @@ def same_executable(pid, path):
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def max_nodes():
-    """DQEMU_DIST_MAX_NODES: the largest cluster the suite runs (default 4)."""
-    text = os.environ.get("DQEMU_DIST_MAX_NODES") or "4"
+def max_nodes(variable="DQEMU_DIST_MAX_NODES"):
+    """The largest cluster a suite runs: @variable of the environment
+    (DQEMU_DIST_MAX_NODES for tests/dist), default 4."""
+    text = os.environ.get(variable) or "4"
     try:
         n = int(text)
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"DQEMU_DIST_MAX_NODES={text!r}: want a node count >= 1")
+        raise ValueError(f"{variable}={text!r}: want a node count >= 1")
     return n
 
 
