@@ -2,8 +2,10 @@
 #
 #   make            build build/dqemu-{arm,aarch64,riscv64}
 #   make test       every test suite, then one summary line
+#   make test-atomics  atomics, LL/SC and locks on 1..4 nodes (part of test)
 #   make demo       a threaded guest program under dqemu-arm
 #   make bench      benchmarks (never part of `make test`)
+#   make bench-atomics contended atomics, hand-offs, exclusive steps (part of bench)
 #   make fuzz       fuzz the wire-protocol decoder (FUZZ_SECONDS, default 60)
 #
 # The QEMU part is driven by tcg-ext/build-qemu.sh (fetch, verify, patch,
