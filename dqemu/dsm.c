@@ -290,6 +290,12 @@ static DqProtoState mode_proto(DqDirMode m)
 
 /* ---- leases (lease.h, docs/dsm.md "Leases") ------------------------- */
 
+/* A lease length as the engine uses it: at most DQ_DSM_LEASE_MAX_NS. */
+static uint64_t lease_ns_capped(uint64_t ns)
+{
+    return ns > DQ_DSM_LEASE_MAX_NS ? DQ_DSM_LEASE_MAX_NS : ns;
+}
+
 /*
  * The end of page @index's lease if it still runs at @now, else 0 (and
  * always 0 once dq_dsm_stop() has begun).  Context: any thread.
@@ -1817,8 +1823,7 @@ static DqStatus dsm_setup(DqDsm *d, const DqDsmConfig *cfg, bool attach,
         d->slots[i].buf = d->slot_bufs + i * d->buflen;
     }
     dq_lease_queue_init(&d->deferq, d->defer_rec, d->lease);
-    d->lease_ns = cfg->lease_ns > DQ_DSM_LEASE_MAX_NS ? DQ_DSM_LEASE_MAX_NS :
-                  cfg->lease_ns;
+    d->lease_ns = lease_ns_capped(cfg->lease_ns);
     for (i = 0; i < SELF_EVENTS; i++) {
         DqDsmEv *ev = calloc(1, sizeof(*ev) + d->ps);
 
@@ -1970,8 +1975,7 @@ void dq_dsm_set_lease_ns(uint64_t ns)
     DqDsm *d = __atomic_load_n(&dsm_live, __ATOMIC_ACQUIRE);
 
     if (d != NULL) {
-        __atomic_store_n(&d->lease_ns, ns > DQ_DSM_LEASE_MAX_NS ?
-                         DQ_DSM_LEASE_MAX_NS : ns, __ATOMIC_RELAXED);
+        __atomic_store_n(&d->lease_ns, lease_ns_capped(ns), __ATOMIC_RELAXED);
     }
 }
 

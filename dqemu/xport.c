@@ -125,6 +125,7 @@ struct DqXport {
     DqXportTraffic traffic;     /* relaxed atomics */
     uint64_t timer_at;          /* atomic: CLOCK_MONOTONIC ns, or
                                  * XPORT_TIMER_NONE */
+    uint64_t last_timers_ms;    /* I/O thread only: timers() last ran */
 
     /* Everything below is under lock. */
     pthread_mutex_t lock;
@@ -142,7 +143,6 @@ struct DqXport {
     DqStatus start_status;      /* first start-up error */
     char start_err[DQ_ERRBUF_SIZE];
     bool fail_seen;             /* some peer failed */
-    uint64_t last_timers_ms;    /* I/O thread: timers() last ran */
     char fail_err[DQ_ERRBUF_SIZE];  /* the first failure */
     char master_err[DQ_ERRBUF_SIZE]; /* worker: how the master was lost */
     bool shutdown_req;          /* master: app asked for SHUTDOWN */

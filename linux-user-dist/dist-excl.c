@@ -67,6 +67,13 @@ void dist_excl_init_master(void)
     excl_ready = true;
 }
 
+/* This node was stopped from @since for another node's step. */
+static void excl_count_pause(int64_t since)
+{
+    dq_stats_add(&dist_stats, atomic_pauses, 1);
+    dq_stats_add(&dist_stats, atomic_pause_ns, get_clock() - since);
+}
+
 /* I/O thread: worker @src is paused for @ticket. */
 void dist_excl_note_paused(unsigned src, uint64_t ticket)
 {
@@ -138,9 +145,7 @@ void dist_excl_release(unsigned node, uint64_t ticket)
     unsigned k;
 
     if (node != 0) {
-        dq_stats_add(&dist_stats, atomic_pauses, 1);
-        dq_stats_add(&dist_stats, atomic_pause_ns,
-                     get_clock() - master_paused_at);
+        excl_count_pause(master_paused_at);
         end_exclusive();
     }
     for (k = 1; k < dist_node_count; k++) {
@@ -208,8 +213,7 @@ static void *dist_excl_pause_main(void *arg)
         }
         qemu_mutex_unlock(&pause_lock);
         end_exclusive();
-        dq_stats_add(&dist_stats, atomic_pauses, 1);
-        dq_stats_add(&dist_stats, atomic_pause_ns, get_clock() - t0);
+        excl_count_pause(t0);
         done = ticket;
     }
     return NULL;

@@ -38,6 +38,7 @@
 #include "dist-wire.h"
 #include "dsm.h"
 #include "hostinsn.h"
+
 static bool mem_attached;
 static uintptr_t mem_base;      /* g2h(0) */
 static size_t mem_len;          /* reserved_va + 1 */

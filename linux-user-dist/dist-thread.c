@@ -539,6 +539,20 @@ void dist_thread_start_remote(CPUArchState *template_env, uint32_t tid,
     }
 }
 
+/*
+ * A call to the master came back DQ_ERR_XPORT_SHUTDOWN: the guest exited
+ * (exit_group on another node) and the shutdown ends this node; the
+ * calling thread only waits for that.
+ */
+static void wait_if_cluster_ending(DqStatus st)
+{
+    if (st == DQ_ERR_XPORT_SHUTDOWN) {
+        for (;;) {
+            pause();
+        }
+    }
+}
+
 abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
                               bool with_state)
 {
@@ -575,12 +589,7 @@ abi_long dist_thread_delegate(CPUArchState *env, int num, abi_long *args,
         g_free(tail);
     }
     dq_stats_add(&dist_stats, delegated_wait_ns, get_clock() - t0);
-    if (st == DQ_ERR_XPORT_SHUTDOWN) {
-        /* The guest exited (exit_group elsewhere): this node ends now. */
-        for (;;) {
-            pause();
-        }
-    }
+    wait_if_cluster_ending(st);
     if (st != DQ_OK) {
         dist_fatal("system call %d of thread %u could not run on the "
                    "master: %s", num, remote_tid, dq_status_str(st));
@@ -605,12 +614,7 @@ void dist_thread_excl_acquire(void)
 
     st = dist_call(0, DIST_OP_EXCL_ACQUIRE, 0, remote_tid, NULL, 0, &reply,
                    buf, sizeof(buf), DQ_XPORT_WAIT_FOREVER);
-    if (st == DQ_ERR_XPORT_SHUTDOWN) {
-        /* The guest exited elsewhere: this node ends now. */
-        for (;;) {
-            pause();
-        }
-    }
+    wait_if_cluster_ending(st);
     if (st != DQ_OK) {
         dist_fatal("thread %u cannot take the cluster's lock for an atomic "
                    "step: %s", remote_tid, dq_status_str(st));
