@@ -73,10 +73,8 @@ DQEMU_* and QEMU_* variables of the caller's environment are not passed on.
 Run:  make test-atomics       or   pytest -n 2 tests/atomics
 """
 import difflib
-import fcntl
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,21 +331,11 @@ def atomic_steps_by_node(stderr):
 
 @pytest.fixture(scope="session")
 def atomics_binaries():
-    """Bring the programs up to date (incremental make under a lock, so
-    pytest-xdist workers do not build at the same time)."""
+    """The atomics programs, up to date (test_guest.make_programs)."""
     if os.environ.get("DQEMU_ATOMICS_NO_BUILD") == "1":
         return ATOMICS_DIR
-    ATOMICS_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with open(ATOMICS_DIR.parent / ".atomics-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(
-            ["make", "-s", "-j%d" % (os.cpu_count() or 1), "-f",
-             str(HERE / "atomics.mk"), "atomics", f"ATOMICS_OUT={ATOMICS_DIR}"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        pytest.fail("building the atomics programs failed:\n"
-                    + proc.stdout.decode(errors="replace"), pytrace=False)
-    return ATOMICS_DIR
+    return dist.guest.make_programs(HERE / "atomics.mk", "atomics", "ATOMICS_OUT",
+                                    ATOMICS_DIR, "atomics programs")
 
 
 def command(case, binary):

@@ -148,24 +148,30 @@ def run(cmd, env, cwd):
     return Result(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
-@pytest.fixture(scope="session")
-def guest_binaries():
-    """Bring the guest binaries up to date (incremental make, under a lock
-    so parallel pytest-xdist workers do not build at the same time)."""
-    if os.environ.get("DQEMU_GUEST_NO_BUILD") == "1":
-        return GUEST_DIR
-    GUEST_DIR.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = GUEST_DIR.parent / ".guest-build.lock"
-    with open(lock_path, "w") as lock:
+def make_programs(makefile, target, out_var, out_dir, what):
+    """Bring the programs @makefile's @target builds into @out_dir up to
+    date: an incremental make under a lock beside @out_dir, so parallel
+    pytest-xdist workers do not build at the same time."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / f".{out_dir.name}-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(
-            ["make", "-s", "-j%d" % (os.cpu_count() or 1), "-f",
-             str(HERE / "guest.mk"), "guest", "GUEST_OUT=%s" % GUEST_DIR],
+            ["make", "-s", "-j%d" % (os.cpu_count() or 1), "-f", str(makefile),
+             target, f"{out_var}={out_dir}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        pytest.fail("building the guest programs failed:\n"
+        pytest.fail(f"building the {what} failed:\n"
                     + proc.stdout.decode(errors="replace"), pytrace=False)
-    return GUEST_DIR
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def guest_binaries():
+    """The guest binaries, up to date (make_programs)."""
+    if os.environ.get("DQEMU_GUEST_NO_BUILD") == "1":
+        return GUEST_DIR
+    return make_programs(HERE / "guest.mk", "guest", "GUEST_OUT", GUEST_DIR,
+                         "guest programs")
 
 
 def require_executable(path, what):
