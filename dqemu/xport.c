@@ -27,6 +27,7 @@
 #define _GNU_SOURCE     /* also set by QEMU's build */
 #endif
 #include "xport.h"
+#include "xport-guard.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -96,6 +97,20 @@ typedef struct DqXportWait {
     uint32_t done;                      /* futex word: 0 waiting, 1 done */
 } DqXportWait;
 
+/*
+ * A received message held back by the simulated link delay
+ * (cfg.rx_delay_us): the frames, copied, and when it is due.
+ */
+typedef struct DqXportHeld {
+    struct DqXportHeld *next;
+    uint64_t due_ns;
+    char addr[64];
+    size_t rid_len, len, alen;  /* alen 0 and no annex: none */
+    bool has_annex;
+    uint8_t *rid, *data, *annex;    /* point into bytes[] */
+    uint8_t bytes[];
+} DqXportHeld;
+
 /* One message from dq_xport_send() off the I/O thread, already encoded. */
 typedef struct DqXportOut {
     struct DqXportOut *next;
@@ -115,6 +130,10 @@ struct DqXport {
     void *sock;                 /* under sock_lock once started */
     pthread_mutex_t sock_lock;
     int zmq_fd;                 /* ZMQ_FD of sock */
+    DqGuard *guard;             /* CURVE, ZAP, handshake monitor */
+    /* I/O thread only: where the message being handled came from. */
+    const char *rx_addr;
+    DqXportHeld *held_head, *held_tail; /* I/O thread: delayed input */
     int wake_fd;
     pthread_t io_thread;
     bool io_started;
@@ -145,6 +164,8 @@ struct DqXport {
     bool fail_seen;             /* some peer failed */
     char fail_err[DQ_ERRBUF_SIZE];  /* the first failure */
     char master_err[DQ_ERRBUF_SIZE]; /* worker: how the master was lost */
+    unsigned refusals;          /* connections and joins turned away */
+    char refused_err[DQ_ERRBUF_SIZE]; /* the last of them */
     bool shutdown_req;          /* master: app asked for SHUTDOWN */
     bool shutdown_sent;
     uint32_t shutdown_code;
@@ -577,12 +598,45 @@ static size_t build_table(DqXport *x, uint8_t *out, size_t cap)
     return off;
 }
 
-/* Answer a join with JOIN_REFUSE and fail our own start-up with why.
+/*
+ * A connection or a join from @addr was turned away: remember it for the
+ * start-up's error and tell the application.  The cluster goes on
+ * forming: whoever can reach the port must not be able to stop it.
+ * Context: I/O thread; takes x->lock.
+ */
+static void note_refused(DqXport *x, const char *addr, const char *why)
+{
+    pthread_mutex_lock(&x->lock);
+    x->refusals++;
+    fmt(x->refused_err, sizeof(x->refused_err), "%s (from %s)", why, addr);
+    pthread_mutex_unlock(&x->lock);
+    if (x->cfg.ops.on_refused != NULL) {
+        x->cfg.ops.on_refused(x->cfg.opaque, addr, why);
+    }
+}
+
+/* The guard's report: refusals of ours, or a peer refusing us. */
+static void guard_report(void *opaque, DqGuardEvent ev, const char *addr,
+                         const char *why)
+{
+    DqXport *x = opaque;
+
+    if (ev == DQ_GUARD_REFUSED) {
+        note_refused(x, addr, why);
+    } else if (x->cfg.node_id != 0) {
+        start_error(x, DQ_ERR_XPORT_REFUSED, "node at %s refused this "
+                    "node: %s (is --cluster-key the cluster's key?)", addr,
+                    why);
+    }
+}
+
+/* Answer a join with JOIN_REFUSE, so the joiner learns why, and note it.
  * Context: I/O thread; takes x->lock. */
 static void refuse(DqXport *x, const uint8_t *rid, size_t rid_len,
                    unsigned node, uint64_t req_id, DqJoinRefuse reason,
                    const char *detail)
 {
+    char why[DQ_ERRBUF_SIZE];
     DqMsg m;
     size_t len;
 
@@ -592,8 +646,9 @@ static void refuse(DqXport *x, const uint8_t *rid, size_t rid_len,
                         &len) == DQ_OK) {
         send_rid(x, rid, rid_len, x->scratch, len, NULL, 0);
     }
-    start_error(x, DQ_ERR_XPORT_REFUSED, "refused node %u: %s%s", node,
-                dq_join_refuse_str(reason), detail);
+    fmt(why, sizeof(why), "not a member of this cluster (refused node %u: "
+        "%s%s)", node, dq_join_refuse_str(reason), detail);
+    note_refused(x, x->rx_addr ? x->rx_addr : "an unknown address", why);
 }
 
 /* Master: a JOIN_REQ from routing id @rid.  Context: I/O thread. */
@@ -786,9 +841,13 @@ static void handle_undecodable(DqXport *x, const uint8_t *rid, size_t rid_len,
                                const uint8_t *data, size_t len, DqStatus st)
 {
     unsigned type, src, ver;
+    char why[DQ_ERRBUF_SIZE];
 
     if (x->cfg.node_id != 0 || st != DQ_ERR_PROTO_VERSION ||
         len < DQ_PROTO_HDR_SIZE) {
+        fmt(why, sizeof(why), "not a member of this cluster (a message "
+            "that does not decode: %s)", dq_status_str(st));
+        note_refused(x, x->rx_addr ? x->rx_addr : "an unknown address", why);
         return;
     }
     type = data[DQ_HDR_OFF_TYPE] | (unsigned)data[DQ_HDR_OFF_TYPE + 1] << 8;
@@ -947,6 +1006,66 @@ static void handle_rx(DqXport *x, const uint8_t *rid, size_t rid_len,
     }
 }
 
+/* Where a received frame came from, for refusals. */
+static const char *frame_addr(zmq_msg_t *m)
+{
+    const char *a = zmq_msg_gets(m, "Peer-Address");
+
+    return a != NULL && *a != '\0' ? a : "a local socket";
+}
+
+/* Keep a copy of a received message until the simulated delay is over. */
+static void hold_rx(DqXport *x, const char *addr, const uint8_t *rid,
+                    size_t rid_len, const uint8_t *data, size_t len,
+                    const uint8_t *annex, size_t alen)
+{
+    DqXportHeld *h = malloc(sizeof(*h) + rid_len + len + alen);
+
+    if (h == NULL) {
+        return;     /* as a lost message: the peers' timeouts cover it */
+    }
+    h->next = NULL;
+    h->due_ns = now_ns() + (uint64_t)x->cfg.rx_delay_us * 1000u;
+    snprintf(h->addr, sizeof(h->addr), "%s", addr);
+    h->rid = h->bytes;
+    h->data = h->rid + rid_len;
+    h->annex = h->data + len;
+    h->rid_len = rid_len;
+    h->len = len;
+    h->alen = alen;
+    h->has_annex = annex != NULL;
+    memcpy(h->rid, rid, rid_len);
+    memcpy(h->data, data, len);
+    if (alen) {
+        memcpy(h->annex, annex, alen);
+    }
+    if (x->held_tail != NULL) {
+        x->held_tail->next = h;
+    } else {
+        x->held_head = h;
+    }
+    x->held_tail = h;
+}
+
+/* Handle the held messages that are due, in arrival order. */
+static void release_held(DqXport *x)
+{
+    DqXportHeld *h;
+    uint64_t now = now_ns();
+
+    while ((h = x->held_head) != NULL && h->due_ns <= now) {
+        x->held_head = h->next;
+        if (x->held_head == NULL) {
+            x->held_tail = NULL;
+        }
+        x->rx_addr = h->addr;
+        handle_rx(x, h->rid, h->rid_len, h->data, h->len,
+                  h->has_annex ? h->annex : NULL, h->alen);
+        x->rx_addr = NULL;
+        free(h);
+    }
+}
+
 /* Read whatever the socket has, up to a batch.  Context: I/O thread. */
 static void drain_socket(DqXport *x)
 {
@@ -986,9 +1105,18 @@ static void drain_socket(DqXport *x)
             __atomic_fetch_add(&x->traffic.bytes_received,
                                (uint64_t)(zmq_msg_size(&f[1]) + sz),
                                __ATOMIC_RELAXED);
-            handle_rx(x, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]),
-                      zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
-                      nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
+            if (x->cfg.rx_delay_us != 0) {
+                hold_rx(x, frame_addr(&f[1]), zmq_msg_data(&f[0]),
+                        zmq_msg_size(&f[0]), zmq_msg_data(&f[1]),
+                        zmq_msg_size(&f[1]),
+                        nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
+            } else {
+                x->rx_addr = frame_addr(&f[1]);
+                handle_rx(x, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]),
+                          zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
+                          nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
+                x->rx_addr = NULL;
+            }
         }
         for (i = 0; i < nf && i < 3; i++) {
             zmq_msg_close(&f[i]);
@@ -1131,6 +1259,11 @@ static void sleep_for(DqXport *x, long tick_ms, struct timespec *ts)
         now = now_ns();
         ns = at <= now ? 0 : at - now < ns ? at - now : ns;
     }
+    if (x->held_head != NULL && ns > 0) {
+        at = x->held_head->due_ns;
+        now = now_ns();
+        ns = at <= now ? 0 : at - now < ns ? at - now : ns;
+    }
     ts->tv_sec = (time_t)(ns / 1000000000u);
     ts->tv_nsec = (long)(ns % 1000000000u);
 }
@@ -1220,6 +1353,7 @@ static void *io_main(void *opaque)
         }
         drain_queues(x);
         drain_socket(x);
+        release_held(x);
         check_unreachable(x);
         run_timer(x);
         pthread_mutex_lock(&x->lock);
@@ -1248,6 +1382,15 @@ static void *io_main(void *opaque)
     zmq_close(x->sock);
     x->sock = NULL;
     pthread_mutex_unlock(&x->sock_lock);
+    dq_guard_close(x->guard);
+    x->guard = NULL;
+    while (x->held_head != NULL) {
+        DqXportHeld *h = x->held_head;
+
+        x->held_head = h->next;
+        free(h);
+    }
+    x->held_tail = NULL;
     return NULL;
 }
 
@@ -1354,6 +1497,14 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
         fmt(err, errlen, "zmq_setsockopt: %s", zmq_strerror(errno));
         goto fail;
     }
+    st = dq_guard_attach(&x->guard, x->ctx, x->sock, cfg->curve_secret,
+                         cfg->curve_public, guard_report, x, err, errlen);
+    /* The guard has its copy; the caller's may go. */
+    x->cfg.curve_secret = x->cfg.curve_public = NULL;
+    if (st != DQ_OK) {
+        goto fail;
+    }
+    st = DQ_ERR_XPORT_ZMQ;
     if (cfg->node_id == 0) {
         if (zmq_bind(x->sock, x->master_ep) != 0) {
             fmt(err, errlen, "bind %s: %s", x->master_ep,
@@ -1367,6 +1518,9 @@ DqStatus dq_xport_start(const DqXportConfig *cfg, DqXport **out,
             fmt(err, errlen, "bind %s: %s", ep, zmq_strerror(errno));
             goto fail;
         }
+    }
+    if (dq_guard_connect_mode(x->guard, x->sock, err, errlen) != DQ_OK) {
+        goto fail;
     }
     eplen = sizeof(x->zmq_fd);
     if (zmq_getsockopt(x->sock, ZMQ_FD, &x->zmq_fd, &eplen) != 0) {
@@ -1450,7 +1604,12 @@ DqStatus dq_xport_wait_ready(DqXport *x, char *err, size_t errlen)
             }
         }
         st = DQ_ERR_XPORT_TIMEOUT;
-        if (x->cfg.node_id == 0) {
+        if (x->cfg.node_id == 0 && x->refusals > 0) {
+            fmt(err, errlen, "nodes never joined within %u ms: %s; "
+                "turned away %u connection%s, the last: %s",
+                x->cfg.join_timeout_ms, list, x->refusals,
+                x->refusals == 1 ? "" : "s", x->refused_err);
+        } else if (x->cfg.node_id == 0) {
             fmt(err, errlen, "nodes never joined within %u ms: %s",
                 x->cfg.join_timeout_ms, list);
         } else if (!(x->heard_mask & 1)) {
@@ -1825,9 +1984,12 @@ void dq_xport_free(DqXport *x)
     if (x->io_started) {
         wake_io(x);
         pthread_join(x->io_thread, NULL);
-    } else if (x->sock != NULL) {
-        zmq_setsockopt(x->sock, ZMQ_LINGER, &linger, sizeof(linger));
-        zmq_close(x->sock);
+    } else {
+        if (x->sock != NULL) {
+            zmq_setsockopt(x->sock, ZMQ_LINGER, &linger, sizeof(linger));
+            zmq_close(x->sock);
+        }
+        dq_guard_close(x->guard);
     }
     if (x->ctx != NULL) {
         zmq_ctx_term(x->ctx);

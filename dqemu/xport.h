@@ -48,11 +48,17 @@ typedef struct DqXport DqXport;
  *   says which ("no traffic for 2003 ms", "connection lost").
  * on_shutdown: the master sent SHUTDOWN with the guest's exit @code
  *   (workers only); the ack has already been sent.
+ * on_refused: a connection or a JOIN from @addr ("10.0.0.7", or
+ *   "a local socket") was turned away: a peer without the cluster's key,
+ *   one that does not speak ZMTP/CURVE, or a JOIN that failed its checks.
+ *   @why says which.  The cluster goes on forming; may be NULL.  Called
+ *   on the I/O thread or on the transport's guard thread (xport-guard.h).
  */
 typedef struct DqXportOps {
     void (*on_message)(void *opaque, const DqMsg *msg);
     void (*on_peer_failed)(void *opaque, unsigned node, const char *why);
     void (*on_shutdown)(void *opaque, uint32_t code);
+    void (*on_refused)(void *opaque, const char *addr, const char *why);
 } DqXportOps;
 
 typedef struct DqXportConfig {
@@ -82,6 +88,20 @@ typedef struct DqXportConfig {
      * DQ_PROTO_VERSION.  Only tests set it, to play an incompatible peer.
      */
     uint16_t join_version;
+    /*
+     * ZeroMQ CURVE with the cluster's key pair (Z85, clusterkey.h): every
+     * connection is encrypted and only peers holding the same pair get
+     * in.  NULL: no security mechanism (an ipc:// cluster in a private
+     * directory, or --insecure).
+     */
+    const char *curve_secret;
+    const char *curve_public;
+    /*
+     * Simulation aid (tests/cluster): hold every received message this
+     * many microseconds before handling it, a one-way link delay where
+     * the kernel has no netem.  0: off.
+     */
+    unsigned rx_delay_us;
     DqXportOps ops;
     void *opaque;               /* first argument of every callback */
 } DqXportConfig;

@@ -86,6 +86,12 @@ static void on_message(void *opaque, const DqMsg *msg)
     dq_xport_send(xport, &r);
 }
 
+static void on_refused(void *opaque, const char *addr, const char *why)
+{
+    (void)opaque;
+    dq_error("refused a connection", "from %s: %s", addr, why);
+}
+
 static void on_peer_failed(void *opaque, unsigned node, const char *why)
 {
     struct timespec ts;
@@ -188,6 +194,7 @@ int main(int argc, char **argv)
     cfg.page_size = page_size;
     cfg.ops.on_message = on_message;
     cfg.ops.on_peer_failed = on_peer_failed;
+    cfg.ops.on_refused = on_refused;
     serve_page = malloc(page_size);
     if (serve_page == NULL) {
         return 1;

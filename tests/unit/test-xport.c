@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <zmq.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "xport.h"
 
@@ -58,6 +61,9 @@ typedef struct TNode {
     uint64_t held_req_id;
     size_t note_len;                /* the last OP_NOTE: its length */
     uint32_t note_sum;              /* ... and checksum */
+    unsigned refusals;              /* on_refused calls, under lock */
+    char refused_addr[64];          /* ... the last one's */
+    char refused_why[DQ_ERRBUF_SIZE];
 } TNode;
 
 static TNode tnodes[MAX_TNODES];
@@ -207,6 +213,40 @@ static void t_on_shutdown(void *opaque, uint32_t code)
     pthread_mutex_unlock(&t->lock);
 }
 
+static void t_on_refused(void *opaque, const char *addr, const char *why)
+{
+    TNode *t = opaque;
+
+    pthread_mutex_lock(&t->lock);
+    t->refusals++;
+    snprintf(t->refused_addr, sizeof(t->refused_addr), "%s", addr);
+    snprintf(t->refused_why, sizeof(t->refused_why), "%s", why);
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Wait (bounded) until node @id turned someone away; check why. */
+static void expect_refused(unsigned id, const char *why)
+{
+    TNode *t = &tnodes[id];
+    uint64_t i;
+
+    for (i = 0; i < 500; i++) {
+        pthread_mutex_lock(&t->lock);
+        if (t->refusals > 0) {
+            if (strstr(t->refused_why, why) == NULL) {
+                fail_msg("node %u refused for '%s', not '%s'", id,
+                         t->refused_why, why);
+            }
+            pthread_mutex_unlock(&t->lock);
+            return;
+        }
+        pthread_mutex_unlock(&t->lock);
+        usleep(10000);
+    }
+    fail_msg("node %u never turned anyone away (wanted '%s')", id, why);
+}
+
 static void base_cfg(DqXportConfig *c, unsigned id, unsigned n,
                      const char *master)
 {
@@ -222,6 +262,7 @@ static void base_cfg(DqXportConfig *c, unsigned id, unsigned n,
     c->ops.on_message = t_on_message;
     c->ops.on_peer_failed = t_on_peer_failed;
     c->ops.on_shutdown = t_on_shutdown;
+    c->ops.on_refused = t_on_refused;
     c->opaque = &tnodes[id];
 }
 
@@ -261,6 +302,9 @@ static void start_cluster(unsigned n, DqXportConfig *tmpl)
         c.heartbeat_ms = tmpl->heartbeat_ms;
         c.failure_timeout_ms = tmpl->failure_timeout_ms;
         c.max_payload = tmpl->max_payload;
+        c.curve_secret = tmpl->curve_secret;
+        c.curve_public = tmpl->curve_public;
+        c.rx_delay_us = tmpl->rx_delay_us;
     }
     start_node(&c);
     snprintf(master, sizeof(master), "%s", dq_xport_endpoint(tnodes[0].x));
@@ -270,6 +314,8 @@ static void start_cluster(unsigned n, DqXportConfig *tmpl)
             c.heartbeat_ms = tmpl->heartbeat_ms;
             c.failure_timeout_ms = tmpl->failure_timeout_ms;
             c.max_payload = tmpl->max_payload;
+            c.curve_secret = tmpl->curve_secret;
+            c.curve_public = tmpl->curve_public;
         }
         start_node(&c);
     }
@@ -496,12 +542,16 @@ static void unanswered_request_times_out(void **state)
 
 /* ---- membership ------------------------------------------------------- */
 
-/* A 2-node cluster where the worker's config is changed by @tweak. */
+/*
+ * A 2-node cluster where a first worker's config is changed by @tweak:
+ * it is refused and told why, the master notes it and goes on forming,
+ * and a right worker then completes the cluster.
+ */
 static void expect_refusal(void (*tweak)(DqXportConfig *), const char *why)
 {
     DqXportConfig c;
     char err[DQ_ERRBUF_SIZE], master[DQ_XPORT_ENDPOINT_MAX];
-    DqXport *m, *w;
+    DqXport *m, *w, *good;
 
     tnode_reset();
     base_cfg(&c, 0, 2, "tcp://127.0.0.1:*");
@@ -515,11 +565,17 @@ static void expect_refusal(void (*tweak)(DqXportConfig *), const char *why)
                      DQ_ERR_XPORT_REFUSED);
     assert_non_null(strstr(err, "join refused by node 0"));
     assert_non_null(strstr(err, why));
-    assert_int_equal(dq_xport_wait_ready(m, err, sizeof(err)),
-                     DQ_ERR_XPORT_REFUSED);
-    assert_non_null(strstr(err, "refused node"));
-    assert_non_null(strstr(err, why));
+    expect_refused(0, "not a member of this cluster (refused node 1");
+    expect_refused(0, why);
+    assert_string_equal(tnodes[0].refused_addr, "127.0.0.1");
     dq_xport_free(w);
+
+    base_cfg(&c, 1, 2, master);
+    c.opaque = &tnodes[2];
+    assert_int_equal(dq_xport_start(&c, &good, err, sizeof(err)), DQ_OK);
+    assert_int_equal(dq_xport_wait_ready(m, err, sizeof(err)), DQ_OK);
+    assert_int_equal(dq_xport_wait_ready(good, err, sizeof(err)), DQ_OK);
+    dq_xport_free(good);
     dq_xport_free(m);
 }
 
@@ -556,7 +612,7 @@ static void second_claim_on_a_node_id_is_refused(void **state)
 {
     DqXportConfig c;
     char err[DQ_ERRBUF_SIZE], master[DQ_XPORT_ENDPOINT_MAX];
-    DqXport *m, *w1, *w2;
+    DqXport *m, *w1, *w2, *w3;
     DqStatus st;
 
     (void)state;
@@ -572,10 +628,16 @@ static void second_claim_on_a_node_id_is_refused(void **state)
     assert_int_equal(dq_xport_wait_ready(w2, err, sizeof(err)),
                      DQ_ERR_XPORT_REFUSED);
     assert_non_null(strstr(err, "node id out of range or already joined"));
+    expect_refused(0, "refused node 1");
+    expect_refused(0, "node id taken");
+    /* The first claim stands: node 2 completes the cluster. */
+    base_cfg(&c, 2, 3, master);
+    c.opaque = &tnodes[3];
+    assert_int_equal(dq_xport_start(&c, &w3, err, sizeof(err)), DQ_OK);
     st = dq_xport_wait_ready(m, err, sizeof(err));
-    assert_int_equal(st, DQ_ERR_XPORT_REFUSED);
-    assert_non_null(strstr(err, "refused node 1"));
-    assert_non_null(strstr(err, "node id taken"));
+    assert_int_equal(st, DQ_OK);
+    assert_int_equal(dq_xport_wait_ready(w1, err, sizeof(err)), DQ_OK);
+    dq_xport_free(w3);
     dq_xport_free(w2);
     dq_xport_free(w1);
     dq_xport_free(m);
@@ -648,6 +710,7 @@ static void other_version_join_is_refused_and_strangers_ignored(void **s)
     (void)s;
     tnode_reset();
     base_cfg(&c, 0, 2, "tcp://127.0.0.1:*");
+    c.join_timeout_ms = 800;
     x = start_node(&c);
     ctx = zmq_ctx_new();
     d = zmq_socket(ctx, ZMQ_DEALER);
@@ -687,10 +750,18 @@ static void other_version_join_is_refused_and_strangers_ignored(void **s)
     assert_int_equal(dq_proto_decode(in, (size_t)n, &lim, &r), DQ_OK);
     assert_int_equal(r.type, DQ_MSG_JOIN_REFUSE);
     assert_int_equal(r.u.join.reason, DQ_JOIN_REFUSE_VERSION);
+    expect_refused(0, "refused node 1: protocol version differs "
+                      "(node speaks 2, cluster 1)");
+    /* Garbage from a connected peer is turned away the same way. */
+    pthread_mutex_lock(&tnodes[0].lock);
+    tnodes[0].refusals = 0;
+    pthread_mutex_unlock(&tnodes[0].lock);
+    assert_int_equal(zmq_send(d, "\x01\x02garbage", 9, 0), 9);
+    expect_refused(0, "a message that does not decode");
+    /* ... and none of it stops the cluster from forming: it times out. */
     assert_int_equal(dq_xport_wait_ready(x, err, sizeof(err)),
-                     DQ_ERR_XPORT_REFUSED);
-    assert_non_null(strstr(err, "refused node 1: protocol version differs "
-                                "(node speaks 2, cluster 1)"));
+                     DQ_ERR_XPORT_TIMEOUT);
+    assert_non_null(strstr(err, "turned away 2 connections"));
     assert_int_equal(tnodes[0].unsolicited, 0);
 
     zmq_close(d);
@@ -1291,6 +1362,136 @@ static void timer_without_a_callback_is_harmless(void **s)
     stop_cluster(2);
 }
 
+/* ---- CURVE and the simulated link delay --------------------------------- */
+
+static char curve_sec[41], curve_pub[41], other_sec[41], other_pub[41];
+
+static void make_keys(void)
+{
+    assert_int_equal(zmq_curve_keypair(curve_pub, curve_sec), 0);
+    assert_int_equal(zmq_curve_keypair(other_pub, other_sec), 0);
+}
+
+static void curve_cluster_forms_and_moves_pages(void **s)
+{
+    DqXportConfig t;
+
+    (void)s;
+    make_keys();
+    memset(&t, 0, sizeof(t));
+    t.heartbeat_ms = 100;
+    t.failure_timeout_ms = 600;
+    t.curve_secret = curve_sec;
+    t.curve_public = curve_pub;
+    start_cluster(3, &t);
+    assert_int_equal(read_page(0, 2, 0x1000, 2000), DQ_OK);
+    assert_int_equal(read_page(2, 1, 0x2000, 2000), DQ_OK);
+    assert_int_equal(read_page(1, 0, 0x3000, 2000), DQ_OK);
+    assert_int_equal(tnodes[0].refusals, 0);
+    stop_cluster(3);
+}
+
+/*
+ * A worker with another key, one with none, and a raw connection sending
+ * garbage: each is turned away (the master says from where) and learns
+ * it was refused, and the right worker still completes the cluster.
+ */
+static void curve_refuses_wrong_key_no_key_and_garbage(void **s)
+{
+    DqXportConfig c;
+    char err[DQ_ERRBUF_SIZE], master[DQ_XPORT_ENDPOINT_MAX];
+    DqXport *m, *w;
+    int variant;
+
+    (void)s;
+    make_keys();
+    tnode_reset();
+    base_cfg(&c, 0, 2, "tcp://127.0.0.1:*");
+    c.curve_secret = curve_sec;
+    c.curve_public = curve_pub;
+    m = start_node(&c);
+    snprintf(master, sizeof(master), "%s", dq_xport_endpoint(m));
+
+    for (variant = 0; variant < 2; variant++) {
+        base_cfg(&c, 1, 2, master);
+        c.opaque = &tnodes[2 + variant];
+        c.join_timeout_ms = 5000;
+        if (variant == 0) {
+            c.curve_secret = other_sec;
+            c.curve_public = other_pub;
+        }
+        assert_int_equal(dq_xport_start(&c, &w, err, sizeof(err)), DQ_OK);
+        assert_int_equal(dq_xport_wait_ready(w, err, sizeof(err)),
+                         DQ_ERR_XPORT_REFUSED);
+        assert_non_null(strstr(err, "refused this node"));
+        expect_refused(0, "not a member of this cluster");
+        /* A refused connection may be closed before its fd is read. */
+        assert_true(strcmp(tnodes[0].refused_addr, "127.0.0.1") == 0 ||
+                    strcmp(tnodes[0].refused_addr,
+                           "an unknown address") == 0);
+        dq_xport_free(w);
+        pthread_mutex_lock(&tnodes[0].lock);
+        tnodes[0].refusals = 0;
+        pthread_mutex_unlock(&tnodes[0].lock);
+    }
+    {
+        /* Not even ZMTP: an HTTP request on a plain TCP connection. */
+        static const char http[] = "GET / HTTP/1.0\r\n\r\n";
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        sa.sin_port = htons((uint16_t)atoi(strrchr(master, ':') + 1));
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(write(fd, http, sizeof(http) - 1),
+                         (ssize_t)sizeof(http) - 1);
+        usleep(200000);
+        close(fd);
+        expect_refused(0, "not a member of this cluster");
+    }
+    base_cfg(&c, 1, 2, master);
+    c.curve_secret = curve_sec;
+    c.curve_public = curve_pub;
+    c.opaque = &tnodes[1];
+    w = start_node(&c);
+    assert_int_equal(dq_xport_wait_ready(m, err, sizeof(err)), DQ_OK);
+    assert_int_equal(dq_xport_wait_ready(w, err, sizeof(err)), DQ_OK);
+    assert_int_equal(read_page(1, 0, 0x4000, 2000), DQ_OK);
+    dq_xport_free(w);
+    dq_xport_free(m);
+}
+
+/* Node 1 holds what it receives 30 ms: a round trip from node 0 shows it. */
+static void rx_delay_holds_received_messages(void **s)
+{
+    DqXportConfig c;
+    char err[DQ_ERRBUF_SIZE], master[DQ_XPORT_ENDPOINT_MAX];
+    uint64_t t0, took;
+
+    (void)s;
+    tnode_reset();
+    base_cfg(&c, 0, 2, "tcp://127.0.0.1:*");
+    start_node(&c);
+    snprintf(master, sizeof(master), "%s", dq_xport_endpoint(tnodes[0].x));
+    base_cfg(&c, 1, 2, master);
+    c.rx_delay_us = 30000;
+    start_node(&c);
+    assert_int_equal(dq_xport_wait_ready(tnodes[0].x, err, sizeof(err)),
+                     DQ_OK);
+    assert_int_equal(dq_xport_wait_ready(tnodes[1].x, err, sizeof(err)),
+                     DQ_OK);
+    t0 = mono_ms();
+    assert_int_equal(read_page(0, 1, 0x1000, 2000), DQ_OK);
+    took = mono_ms() - t0;
+    assert_true(took >= 29);
+    /* The other way, node 0 holds nothing: only the reply waits. */
+    t0 = mono_ms();
+    assert_int_equal(read_page(1, 0, 0x2000, 2000), DQ_OK);
+    assert_true(mono_ms() - t0 >= 29);
+    stop_cluster(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1327,6 +1528,9 @@ int main(void)
         cmocka_unit_test(earlier_deadline_wins_over_later_ones),
         cmocka_unit_test(timer_without_a_callback_is_harmless),
         cmocka_unit_test(nodes_frozen_together_do_not_blame_each_other),
+        cmocka_unit_test(curve_cluster_forms_and_moves_pages),
+        cmocka_unit_test(curve_refuses_wrong_key_no_key_and_garbage),
+        cmocka_unit_test(rx_delay_holds_received_messages),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
