@@ -107,7 +107,21 @@ typedef struct DqOptions {
      * atomic before it gives it up (dsm.h); -1: the engine's default.
      */
     long atomic_lease_us;
+    /* Clusters over several hosts (README "Across real hosts"). */
+    const char *hostfile;   /* --hostfile: Open MPI hostfile */
+    const char *hosts;      /* --hosts h1,h2:K,... */
+    const char *launcher;   /* --launcher CMD; NULL: DQ_LAUNCHER_DEFAULT */
+    const char *remote_dqemu; /* --remote-dqemu PATH; NULL: this binary */
+    const char *cluster_key; /* --cluster-key FILE */
+    const char *gen_cluster_key; /* --gen-cluster-key FILE: write, exit */
+    bool cluster_key_stdin; /* --cluster-key-stdin: launched worker */
+    bool insecure;          /* --insecure: no CURVE (isolated networks) */
+    /* --sim-link-delay USEC: hold each received message (simulation). */
+    unsigned long sim_link_delay_us;
 } DqOptions;
+
+/* Longest --sim-link-delay accepted. */
+#define DQ_MAX_SIM_LINK_DELAY_US 1000000
 
 /* Longest --atomic-lease accepted: a second would stall other nodes. */
 #define DQ_MAX_ATOMIC_LEASE_US 1000000
@@ -144,6 +158,19 @@ DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen);
 
 /* The option table as --help shows it. */
 void dq_options_usage(FILE *out);
+
+/*
+ * One row of the option table, for whoever renders it another way (the
+ * man page generator): false past the last row.
+ */
+typedef struct DqOptionInfo {
+    const char *name;       /* long option without dashes */
+    const char *env;        /* DQEMU_* variable, or NULL */
+    const char *metavar;    /* NULL for a flag */
+    const char *help;
+} DqOptionInfo;
+
+bool dq_options_describe(size_t index, DqOptionInfo *out);
 
 /* ---- statistics ------------------------------------------------------- */
 

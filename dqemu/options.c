@@ -8,6 +8,7 @@
  */
 #include "dqemu.h"
 #include "dq-sched.h"
+#include "launch.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -145,6 +146,10 @@ static bool endpoint_ok(const char *value)
     const char *colon;
     unsigned long port;
 
+    /* A local cluster's private socket (what the master hands its own). */
+    if (strncmp(value, "ipc:///", 7) == 0) {
+        return strlen(value) < DQ_ENDPOINT_MAX;
+    }
     if (strncmp(value, "tcp://", 6) != 0 || value[6] == '\0' ||
         strlen(value) >= DQ_ENDPOINT_MAX) {
         return false;
@@ -222,6 +227,96 @@ static DqStatus set_atomic_lease(DqOptions *opts, const char *value,
     return DQ_OK;
 }
 
+/* A path or command: anything but the empty string. */
+static DqStatus set_text(const char **slot, const char *value,
+                         const char *what, char *err, size_t errlen)
+{
+    if (value == NULL || *value == '\0') {
+        return opt_error(err, errlen, DQ_ERR_USAGE, "%s: empty value", what);
+    }
+    *slot = value;
+    return DQ_OK;
+}
+
+static DqStatus set_flag(bool *slot, const char *value, const char *what,
+                         char *err, size_t errlen)
+{
+    bool v = true;
+
+    if (value && !parse_bool(value, &v)) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s: '%s' is not one of 1/0, yes/no, on/off",
+                         what, value);
+    }
+    *slot = v;
+    return DQ_OK;
+}
+
+static DqStatus set_hostfile(DqOptions *opts, const char *value,
+                             const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->hostfile, value, what, err, errlen);
+}
+
+static DqStatus set_hosts(DqOptions *opts, const char *value,
+                          const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->hosts, value, what, err, errlen);
+}
+
+static DqStatus set_launcher(DqOptions *opts, const char *value,
+                             const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->launcher, value, what, err, errlen);
+}
+
+static DqStatus set_remote_dqemu(DqOptions *opts, const char *value,
+                                 const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->remote_dqemu, value, what, err, errlen);
+}
+
+static DqStatus set_cluster_key(DqOptions *opts, const char *value,
+                                const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->cluster_key, value, what, err, errlen);
+}
+
+static DqStatus set_gen_cluster_key(DqOptions *opts, const char *value,
+                                    const char *what, char *err,
+                                    size_t errlen)
+{
+    return set_text(&opts->gen_cluster_key, value, what, err, errlen);
+}
+
+static DqStatus set_cluster_key_stdin(DqOptions *opts, const char *value,
+                                      const char *what, char *err,
+                                      size_t errlen)
+{
+    return set_flag(&opts->cluster_key_stdin, value, what, err, errlen);
+}
+
+static DqStatus set_insecure(DqOptions *opts, const char *value,
+                             const char *what, char *err, size_t errlen)
+{
+    return set_flag(&opts->insecure, value, what, err, errlen);
+}
+
+static DqStatus set_sim_link_delay(DqOptions *opts, const char *value,
+                                   const char *what, char *err,
+                                   size_t errlen)
+{
+    unsigned long v;
+
+    if (!parse_uint(value, 0, DQ_MAX_SIM_LINK_DELAY_US, &v)) {
+        return opt_error(err, errlen, DQ_ERR_RANGE,
+                         "%s: '%s' is not a time in microseconds in 0..%d",
+                         what, value, DQ_MAX_SIM_LINK_DELAY_US);
+    }
+    opts->sim_link_delay_us = v;
+    return DQ_OK;
+}
+
 static const DqOptionDesc dq_option_table[] = {
     { "nodes", "DQEMU_NODES", "N", set_nodes,
       "run the program on N nodes, master included (default 1)" },
@@ -235,12 +330,30 @@ static const DqOptionDesc dq_option_table[] = {
       "keep a page fetched for an atomic this long (0: off)" },
     { "listen", "DQEMU_LISTEN", "ENDPOINT", set_listen,
       "master: bind here and wait for workers started by hand" },
+    { "hostfile", "DQEMU_HOSTFILE", "FILE", set_hostfile,
+      "run nodes on these hosts (Open MPI hostfile: host [slots=K])" },
+    { "hosts", "DQEMU_HOSTS", "H1,H2:K,...", set_hosts,
+      "the same as a list; the first host is this machine" },
+    { "launcher", "DQEMU_LAUNCHER", "CMD", set_launcher,
+      "starts a worker on {host} (default: " DQ_LAUNCHER_DEFAULT ")" },
+    { "remote-dqemu", "DQEMU_REMOTE_DQEMU", "PATH", set_remote_dqemu,
+      "dqemu's path on the other hosts (default: this binary's)" },
+    { "cluster-key", "DQEMU_CLUSTER_KEY", "FILE", set_cluster_key,
+      "the cluster's secret (mode 0600), for --listen, workers, ranks" },
+    { "gen-cluster-key", NULL, "FILE", set_gen_cluster_key,
+      "write a new cluster key to FILE (mode 0600) and exit" },
+    { "insecure", "DQEMU_INSECURE", NULL, set_insecure,
+      "no authentication or encryption (isolated networks only)" },
     { "worker", NULL, NULL, set_worker,
       "run as a worker node (with --master and --node-id)" },
     { "master", NULL, "ENDPOINT", set_master,
-      "worker: the master's endpoint, e.g. tcp://10.0.0.1:7000" },
+      "the master's endpoint, e.g. tcp://10.0.0.1:7000 (worker, mpirun)" },
     { "node-id", NULL, "K", set_node_id,
       "worker: this node's id, 1..nodes-1" },
+    { "cluster-key-stdin", NULL, NULL, set_cluster_key_stdin,
+      "worker: read the key from stdin (what --hostfile launches use)" },
+    { "sim-link-delay", "DQEMU_SIM_LINK_DELAY", "USEC", set_sim_link_delay,
+      "simulation aid: hold every received message USEC" },
 };
 
 #define DQ_OPTION_COUNT (sizeof(dq_option_table) / sizeof(dq_option_table[0]))
@@ -314,28 +427,85 @@ DqStatus dq_options_from_env(DqOptions *opts,
 
 DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
 {
+    bool host_list = opts->hostfile != NULL || opts->hosts != NULL;
+    bool keyed = opts->cluster_key != NULL || opts->cluster_key_stdin;
+
+    if (opts->insecure && keyed) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--insecure turns authentication off: not with "
+                         "--cluster-key");
+    }
+    if (opts->cluster_key_stdin && !opts->worker) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--cluster-key-stdin is only for a --worker");
+    }
+    if (opts->hostfile != NULL && opts->hosts != NULL) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--hostfile and --hosts are alternatives: give one");
+    }
+    if ((opts->launcher != NULL || opts->remote_dqemu != NULL) && !host_list) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "%s is only for --hostfile or --hosts",
+                         opts->launcher ? "--launcher" : "--remote-dqemu");
+    }
     if (opts->worker) {
         if (opts->master == NULL || opts->node_id == 0) {
             return opt_error(err, errlen, DQ_ERR_USAGE,
                              "--worker needs --master ENDPOINT and "
                              "--node-id K");
         }
-        if (opts->listen != NULL) {
+        if (opts->listen != NULL || host_list) {
             return opt_error(err, errlen, DQ_ERR_USAGE,
-                             "--listen is for the master, not a --worker");
+                             "%s is for the master, not a --worker",
+                             opts->listen ? "--listen" : "--hostfile");
+        }
+        /* A local master's ipc:// socket is guarded by the file system. */
+        if (strncmp(opts->master, "tcp://", 6) == 0 && !keyed &&
+            !opts->insecure) {
+            return opt_error(err, errlen, DQ_ERR_USAGE,
+                             "--worker needs --cluster-key FILE, the key of "
+                             "the master's cluster (or --insecure on an "
+                             "isolated network)");
         }
         return DQ_OK;
     }
     if (opts->master != NULL || opts->node_id != 0) {
         return opt_error(err, errlen, DQ_ERR_USAGE,
-                         "%s is only for a --worker",
+                         "%s is only for a --worker or a rank of srun or "
+                         "mpirun",
                          opts->master != NULL ? "--master" : "--node-id");
+    }
+    if (opts->listen != NULL && host_list) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--listen waits for workers started by hand: not "
+                         "with --hostfile or --hosts");
     }
     if (opts->listen != NULL && opts->nodes < 2) {
         return opt_error(err, errlen, DQ_ERR_USAGE,
                          "--listen needs --nodes 2 or more");
     }
+    if (opts->listen != NULL && !keyed && !opts->insecure) {
+        return opt_error(err, errlen, DQ_ERR_USAGE,
+                         "--listen needs --cluster-key FILE (made with "
+                         "--gen-cluster-key), or --insecure on an isolated "
+                         "network");
+    }
     return DQ_OK;
+}
+
+bool dq_options_describe(size_t index, DqOptionInfo *out)
+{
+    const DqOptionDesc *d;
+
+    if (index >= DQ_OPTION_COUNT) {
+        return false;
+    }
+    d = &dq_option_table[index];
+    out->name = d->name;
+    out->env = d->env;
+    out->metavar = d->metavar;
+    out->help = d->help;
+    return true;
 }
 
 void dq_options_usage(FILE *out)

@@ -116,6 +116,49 @@ void dist_node_shutdown(int code);
 void dist_node_note_args(int argc, char **argv, int prog_index,
                          const bool *ours);
 
+/*
+ * Master: the cluster cannot go on (a launched worker ended before it
+ * joined, a launcher failed): the service thread reports and exits.
+ * Context: any thread.
+ */
+void dist_node_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* ---- start-up and launching (dist-launch.c) ----------------------------- */
+
+#include "clusterkey.h"
+
+/* The cluster's key, when this node has one (file, stdin or fresh). */
+extern DqClusterKey dist_cluster_key;
+extern bool dist_have_cluster_key;
+
+/*
+ * Before the options are validated: --gen-cluster-key (writes, exits),
+ * the --cluster-key check, an srun/mpirun rank's place, the host list.
+ * Exits with a message on bad input.
+ */
+void dist_launch_settle(void);
+
+/* Is this master's cluster started from --hostfile/--hosts? */
+bool dist_launch_from_host_list(void);
+
+/*
+ * Master, service thread: start nodes 1..N-1 of the host list, each
+ * told to join @endpoint's port (tcp://ADDR:PORT), with the QEMU options
+ * @tmpl; forward their output.
+ */
+void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count);
+
+/* Master: every worker is in; a launched worker ending is no start-up
+ * failure any more. */
+void dist_launch_cluster_ready(void);
+
+/* Master: end every launched worker (failure paths). */
+void dist_launch_kill_all(void);
+
+/* Worker started with --cluster-key-stdin: read the key, then leave as
+ * soon as stdin closes. */
+void dist_launch_worker_key(void);
+
 /* Print this node's --stats report (the master: every node's). */
 void dist_node_print_stats(void);
 

@@ -115,6 +115,8 @@ const char *dist_default_cpu_model(void)
 #endif
 }
 
+static void dist_settle_options(void);
+
 static const char *dist_getenv(const char *name)
 {
     return getenv(name);
@@ -122,7 +124,9 @@ static const char *dist_getenv(const char *name)
 
 bool dist_is_worker(void)
 {
-    return dist_worker_flag;
+    /* An srun/mpirun rank learns that it is a worker from its environment. */
+    dist_settle_options();
+    return dist_worker_flag || dist_options.worker;
 }
 
 const char *dist_master_cpu_model(void)
@@ -161,6 +165,7 @@ static void dist_settle_options(void)
     g_free(dist_arg_options);
     dist_arg_options = NULL;
     dist_arg_option_count = 0;
+    dist_launch_settle();
     if (dq_options_validate(&dist_options, err, sizeof(err)) != DQ_OK) {
         dist_usage_error(err);
     }

@@ -52,6 +52,8 @@ uint32_t dist_master_ppid;
 #define DIST_READY_TIMEOUT_MS   30000
 /* How long a master started with --listen waits for its workers. */
 #define DIST_LISTEN_TIMEOUT_MS  120000
+/* How long a master waits for workers it launched over ssh and the like. */
+#define DIST_LAUNCH_TIMEOUT_MS  30000
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -304,6 +306,17 @@ static void dist_master_fail(const char *fmt, ...)
     dist_service_kick();
 }
 
+void dist_node_fail(const char *fmt, ...)
+{
+    char msg[sizeof(cluster_failure)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dist_master_fail("%s", msg);
+}
+
 /* ---- transport callbacks (I/O thread) ----------------------------------- */
 
 static void dist_on_message(void *opaque, const DqMsg *msg)
@@ -380,6 +393,12 @@ static void dist_on_peer_failed(void *opaque, unsigned node, const char *why)
     /* Another worker: the master notices too and ends the cluster. */
 }
 
+static void dist_on_refused(void *opaque, const char *addr, const char *why)
+{
+    fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: refused a connection "
+            "from %s: %s\n", dist_node_id, addr, why);
+}
+
 static void dist_on_shutdown(void *opaque, uint32_t code)
 {
     /* The master has printed and decided everything; the ack is sent. */
@@ -406,6 +425,12 @@ static char *dist_worker_bind_endpoint(const char *master_ep)
     char *ep = NULL;
     int fd;
 
+    /* A local cluster's private directory holds every node's socket. */
+    if (g_str_has_prefix(master_ep, "ipc://")) {
+        g_autofree char *dir = g_path_get_dirname(master_ep + 6);
+
+        return g_strdup_printf("ipc://%s/%u", dir, dist_node_id);
+    }
     if (!g_str_has_prefix(master_ep, "tcp://") || colon == NULL) {
         return NULL;
     }
@@ -453,6 +478,16 @@ static DqXport *dist_start_xport(const char *master_ep, char *err,
     xc.ops.on_message = dist_on_message;
     xc.ops.on_peer_failed = dist_on_peer_failed;
     xc.ops.on_shutdown = dist_on_shutdown;
+    xc.ops.on_refused = dist_on_refused;
+    xc.rx_delay_us = dist_options.sim_link_delay_us;
+    /* TCP is CURVE unless --insecure; ipc:// is guarded by its directory. */
+    if (dist_have_cluster_key && g_str_has_prefix(master_ep, "tcp://")) {
+        xc.curve_secret = dist_cluster_key.secret;
+        xc.curve_public = dist_cluster_key.public_;
+    }
+    if (dist_node_id == 0 && dist_launch_from_host_list()) {
+        xc.join_timeout_ms = DIST_LAUNCH_TIMEOUT_MS;
+    }
     {
         sigset_t all, old;
         DqStatus st;
@@ -474,6 +509,30 @@ static DqXport *dist_start_xport(const char *master_ep, char *err,
 }
 
 /* ---- the master --------------------------------------------------------- */
+
+/* A local cluster's private directory of ipc:// sockets (0700). */
+static char *socket_dir;
+
+/*
+ * Remove the socket directory: once every node is connected the files
+ * are not needed (connections outlive them), and no run leaves one.
+ */
+static void dist_forget_socket_dir(void)
+{
+    g_autofree char *dir = __atomic_exchange_n(&socket_dir, NULL,
+                                               __ATOMIC_ACQ_REL);
+    unsigned k;
+
+    if (dir == NULL) {
+        return;
+    }
+    for (k = 0; k < DQ_MAX_NODES; k++) {
+        g_autofree char *f = g_strdup_printf("%s/%u", dir, k);
+
+        unlink(f);
+    }
+    rmdir(dir);
+}
 
 static char **worker_argv_template;
 static int worker_argc_template;
@@ -608,6 +667,10 @@ static void dist_reap_workers(bool kill_them)
 {
     unsigned k;
 
+    if (kill_them) {
+        dist_launch_kill_all();
+    }
+    dist_forget_socket_dir();
     for (k = 1; k < dist_node_count; k++) {
         if (worker_pids[k] > 0 && kill_them) {
             kill(worker_pids[k], SIGKILL);
@@ -711,7 +774,10 @@ static void *dist_master_service(void *arg)
     const char *endpoint = arg;
 
     rcu_register_thread();
-    if (!dist_options.listen) {
+    if (dist_launch_from_host_list()) {
+        dist_launch_workers(endpoint, worker_argv_template,
+                            worker_argc_template);
+    } else if (!dist_options.listen) {
         dist_spawn_workers(endpoint);
     }
     qemu_mutex_lock(&ready_lock);
@@ -744,6 +810,7 @@ static void *dist_master_service(void *arg)
 void dist_node_master_start(CPUArchState *env)
 {
     char err[DQ_ERRBUF_SIZE + 128];
+    g_autofree char *bind_ep = NULL;
     const char *ep;
     int64_t deadline;
 
@@ -759,12 +826,34 @@ void dist_node_master_start(CPUArchState *env)
         dist_fatal("eventfd: %s", strerror(errno));
     }
 
-    dist_xport = dist_start_xport(dist_options.listen ? dist_options.listen
-                                  : "tcp://127.0.0.1:*", err, sizeof(err));
+    if (dist_launch_from_host_list()) {
+        /* Workers on other hosts connect: every interface, CURVE. */
+        bind_ep = g_strdup("tcp://0.0.0.0:*");
+        if (!dist_have_cluster_key && !dist_options.insecure) {
+            if (dq_cluster_key_generate(&dist_cluster_key, err,
+                                        sizeof(err)) != DQ_OK) {
+                dist_fatal("cannot make a cluster key: %s", err);
+            }
+            dist_have_cluster_key = true;
+        }
+    } else if (dist_options.listen) {
+        bind_ep = g_strdup(dist_options.listen);
+    } else {
+        /* Local workers: sockets in a directory only we can enter. */
+        g_autofree char *tmpl = g_build_filename(g_get_tmp_dir(),
+                                                 "dqemu-XXXXXX", NULL);
+
+        if (g_mkdtemp_full(tmpl, 0700) == NULL) {
+            dist_fatal("cannot make a private socket directory in %s: %s",
+                       g_get_tmp_dir(), strerror(errno));
+        }
+        socket_dir = g_strdup(tmpl);
+        bind_ep = g_strdup_printf("ipc://%s/0", tmpl);
+    }
+    dist_xport = dist_start_xport(bind_ep, err, sizeof(err));
     if (dist_xport == NULL) {
-        dist_fatal("cannot start the master at %s: %s",
-                   dist_options.listen ? dist_options.listen
-                   : "tcp://127.0.0.1:*", err);
+        dist_forget_socket_dir();
+        dist_fatal("cannot start the master at %s: %s", bind_ep, err);
     }
     ep = dq_xport_endpoint(dist_xport);
     if (dist_options.listen) {
@@ -813,6 +902,10 @@ void dist_node_master_start(CPUArchState *env)
         qemu_cond_timedwait(&ready_cond, &ready_lock, 100);
     }
     qemu_mutex_unlock(&ready_lock);
+    if (!cluster_failed) {
+        dist_launch_cluster_ready();
+        dist_forget_socket_dir();
+    }
     /* A failure is the service thread's to report; it exits the process. */
     qemu_mutex_lock(&ready_lock);
     while (cluster_failed) {
@@ -935,6 +1028,7 @@ void dist_node_worker_join(const char **cpu_model)
     if (work_efd < 0) {
         dist_fatal("eventfd: %s", strerror(errno));
     }
+    dist_launch_worker_key();
     dist_xport = dist_start_xport(dist_options.master, err, sizeof(err));
     if (dist_xport == NULL) {
         snprintf(what, sizeof(what), "cannot join the master at %s: %s",

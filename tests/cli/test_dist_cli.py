@@ -89,14 +89,27 @@ def threads_run(stderr):
         r"^dqemu: node (\d+): stats: threads_run\s+(\d+)", stderr, re.M)}
 
 
-def test_worker_started_by_hand_without_nodes(procs):
-    """The issue's command line: --worker --master EP --node-id K."""
+@pytest.fixture
+def key(tmp_path):
+    """A cluster key made the documented way."""
+    path = tmp_path / "cluster.key"
+    p = Proc([dqemu("arm"), "--gen-cluster-key", path])
+    assert p.wait() == 0, p.err
+    assert f"wrote a new cluster key to {path}" in p.out
+    assert path.stat().st_mode & 0o777 == 0o600
+    return str(path)
+
+
+def test_worker_started_by_hand_without_nodes(procs, key):
+    """The issue's command line: --worker --master EP --node-id K, with the
+    cluster's key on both sides."""
     ep = f"tcp://127.0.0.1:{free_port()}"
     master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep, "--stats",
-                   guest("arm", "dist-oversub")])
+                   "--cluster-key", key, guest("arm", "dist-oversub")])
     procs.append(master)
     time.sleep(0.5)
-    worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1"])
+    worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
+                   "--cluster-key", key])
     procs.append(worker)
     assert master.wait() == 0, master.err
     assert worker.wait() == 0, worker.err
@@ -107,7 +120,7 @@ def test_worker_started_by_hand_without_nodes(procs):
 
 def test_wrong_master_address_is_named_and_bounded():
     worker = Proc([dqemu("arm"), "--worker", "--master", "tcp://127.0.0.1:1",
-                   "--node-id", "1", "--nodes", "2"])
+                   "--node-id", "1", "--nodes", "2", "--insecure"])
     start = time.monotonic()
     rc = worker.wait(timeout=40)
     assert rc != 0
@@ -116,34 +129,91 @@ def test_wrong_master_address_is_named_and_bounded():
     assert time.monotonic() - start < 30
 
 
-def test_worker_of_another_build_is_refused(procs):
+def refused_then_completed(procs, key, bad_worker, worker_says):
+    """A master on --listen turns @bad_worker away naming why, keeps
+    forming, and a right worker then completes the run."""
     ep = f"tcp://127.0.0.1:{free_port()}"
     master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep,
-                   guest("arm", "dist-oversub")])
+                   "--cluster-key", key, guest("arm", "dist-oversub")])
     procs.append(master)
     time.sleep(0.5)
-    worker = Proc([dqemu("aarch64"), "--worker", "--master", ep,
-                   "--node-id", "1"])
+    worker = Proc([*bad_worker, "--master", ep, "--cluster-key", key])
     procs.append(worker)
     assert worker.wait() != 0
-    assert "refused" in worker.err and "same dqemu-aarch64 build" in worker.err, \
-        worker.err
-    assert master.wait() != 0
-    assert "node 1" in master.err and "cluster id differs" in master.err, \
+    assert worker_says in worker.err, worker.err
+    good = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
+                 "--cluster-key", key])
+    procs.append(good)
+    assert master.wait() == 0, master.err
+    assert good.wait() == 0, good.err
+    assert "PASS dist-oversub" in master.out
+    return master
+
+
+def test_worker_of_another_build_is_refused(procs, key):
+    master = refused_then_completed(
+        procs, key, [dqemu("aarch64"), "--worker", "--node-id", "1"],
+        "same dqemu-aarch64 build")
+    assert "dqemu-arm: node 0: refused a connection from 127.0.0.1: not a " \
+        "member of this cluster (refused node 1: cluster id differs" \
+        in master.err, master.err
+
+
+def test_node_id_outside_the_cluster_is_refused(procs, key):
+    master = refused_then_completed(
+        procs, key, [dqemu("arm"), "--worker", "--node-id", "5"],
+        "node id out of range")
+    assert "refused a connection from 127.0.0.1" in master.err, master.err
+
+
+def test_worker_with_another_key_is_refused(procs, key, tmp_path):
+    other = tmp_path / "other.key"
+    assert Proc([dqemu("arm"), "--gen-cluster-key", other]).wait() == 0
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep,
+                   "--cluster-key", key, guest("arm", "dist-oversub")])
+    procs.append(master)
+    time.sleep(0.5)
+    for cred in (["--cluster-key", str(other)], ["--insecure"]):
+        worker = Proc([dqemu("arm"), "--worker", "--master", ep,
+                       "--node-id", "1", *cred])
+        procs.append(worker)
+        assert worker.wait() != 0
+        assert "refused this node" in worker.err, worker.err
+    good = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
+                 "--cluster-key", key])
+    procs.append(good)
+    assert master.wait() == 0, master.err
+    # The address is read from the connection's fd, which a refused peer
+    # may have closed already: then it is "an unknown address".
+    assert len(re.findall(r"node 0: refused a connection from "
+                          r"(127\.0\.0\.1|an unknown address): not a "
+                          r"member of this cluster", master.err)) == 2, \
         master.err
 
 
-def test_node_id_outside_the_cluster_is_refused(procs):
-    ep = f"tcp://127.0.0.1:{free_port()}"
-    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep,
-                   guest("arm", "dist-oversub")])
-    procs.append(master)
-    time.sleep(0.5)
-    worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "5"])
-    procs.append(worker)
-    assert worker.wait() != 0
-    assert "node id out of range" in worker.err, worker.err
-    assert master.wait() != 0
+@pytest.mark.parametrize("args,text", [
+    (["--listen", "tcp://127.0.0.1:7000", "--nodes", "2", "prog"],
+     "--listen needs --cluster-key"),
+    (["--worker", "--master", "tcp://127.0.0.1:7000", "--node-id", "1"],
+     "--worker needs --cluster-key"),
+    (["--insecure", "--cluster-key", "/nonexistent", "prog"],
+     "not with --cluster-key"),
+    (["--cluster-key", "/nonexistent/key", "prog"],
+     "--cluster-key: /nonexistent/key: no such file"),
+])
+def test_cluster_key_errors(args, text):
+    p = Proc([dqemu("arm"), *args])
+    assert p.wait(timeout=20) == 1
+    assert text in p.err, p.err
+
+
+def test_world_readable_key_is_refused_before_anything_starts(key):
+    os.chmod(key, 0o644)
+    p = Proc([dqemu("arm"), "--cluster-key", key, guest("arm", "args")])
+    assert p.wait(timeout=20) == 1
+    assert "readable by others" in p.err and "chmod 600" in p.err, p.err
+    assert p.out == ""
 
 
 @pytest.mark.parametrize("args,text", [

@@ -444,7 +444,7 @@ def test_worker_wrong_master(tmp_path):
     dqemu = dqemu_path("arm")
     guest.require_executable(dqemu, "dqemu-arm (build it, or set DQEMU_BUILD_DIR)")
     got = run_in(tmp_path / "work", [dqemu, "--worker", "--master", BAD_MASTER,
-                                     "--node-id", "1"], base_env(),
+                                     "--node-id", "1", "--insecure"], base_env(),
                  timeout=CONNECT_TIMEOUT)
     report = got.describe("dqemu worker")
     if got.rc is None:

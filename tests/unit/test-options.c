@@ -212,6 +212,10 @@ static void worker_options_go_together(void **state)
     parse_ok(&o, "node-id=3", NULL, 1);
     assert_int_equal(o.node_id, 3);
     assert_string_equal(o.master, "tcp://127.0.0.1:7000");
+    /* Over TCP a worker must prove membership, or say it will not. */
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--worker needs --cluster-key"));
+    parse_ok(&o, "insecure", NULL, 1);
     assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
 
     /* The master's own options are not for a worker, and vice versa. */
@@ -226,6 +230,47 @@ static void worker_options_go_together(void **state)
     parse_ok(&o, "listen", "tcp://0.0.0.0:7000", 2);
     assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
     assert_non_null(strstr(err, "--listen needs --nodes"));
+    o.nodes = 2;
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--listen needs --cluster-key"));
+    parse_ok(&o, "cluster-key", "/k", 2);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
+}
+
+/* The cluster options that exclude each other say which and why. */
+static void cluster_option_conflicts_are_named(void **state)
+{
+    static const struct {
+        const char *a, *av, *b, *bv, *text;
+    } cases[] = {
+        { "insecure", NULL, "cluster-key", "/k", "not with --cluster-key" },
+        { "hostfile", "/h", "hosts", "a,b", "alternatives" },
+        { "launcher", "rsh", "nodes", "2", "--launcher is only for" },
+        { "remote-dqemu", "/x", "nodes", "2", "--remote-dqemu is only for" },
+        { "hostfile", "/h", "listen", "tcp://*:7000", "--listen waits" },
+        { "cluster-key-stdin", NULL, "nodes", "2", "only for a --worker" },
+    };
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dq_options_init(&o);
+        parse_ok(&o, cases[i].a, cases[i].av, cases[i].av ? 2 : 1);
+        parse_ok(&o, cases[i].b, cases[i].bv, cases[i].bv ? 2 : 1);
+        assert_int_equal(dq_options_validate(&o, err, sizeof(err)),
+                         DQ_ERR_USAGE);
+        assert_non_null(strstr(err, cases[i].text));
+    }
+    /* A local master's ipc:// endpoint needs no key: the file system guards it. */
+    dq_options_init(&o);
+    parse_ok(&o, "worker", NULL, 1);
+    parse_ok(&o, "master", "ipc:///tmp/dqemu-x/0", 2);
+    parse_ok(&o, "node-id", "1", 2);
+    assert_int_equal(dq_options_validate(&o, err, sizeof(err)), DQ_OK);
+    assert_int_equal(dq_options_parse(&o, "sim-link-delay", "1000001", &(int){0},
+                                      err, sizeof(err)), DQ_ERR_RANGE);
 }
 
 static void endpoints_and_ids_are_checked_naming_the_option(void **state)
@@ -316,6 +361,7 @@ int main(void)
         cmocka_unit_test(environment_sets_options),
         cmocka_unit_test(bad_environment_value_names_the_variable),
         cmocka_unit_test(worker_options_go_together),
+        cmocka_unit_test(cluster_option_conflicts_are_named),
         cmocka_unit_test(endpoints_and_ids_are_checked_naming_the_option),
         cmocka_unit_test(atomic_lease_is_microseconds_default_left_to_the_engine),
         cmocka_unit_test(error_text_is_truncated_not_overflowed),
