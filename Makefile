@@ -56,10 +56,11 @@ include $(TOP)/tests/atomics/atomics.mk
 include $(TOP)/tests/qemu-tcg/qemu-tcg.mk
 include $(TOP)/tests/fuzz/fuzz.mk
 include $(TOP)/tests/dsm/dsm.mk
+include $(TOP)/dqemu/tools/install.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus dsm cli guest qemu-tcg dist atomics
+SUITES := unit fuzz-corpus dsm cli install guest qemu-tcg dist atomics
 # The reports summary.py must find: one per suite, and test-dsm writes a
 # second one for its ASan+UBSan pass.
 REPORTS := $(SUITES) dsm-asan
