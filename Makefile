@@ -3,6 +3,7 @@
 #   make            build build/dqemu-{arm,aarch64,riscv64}
 #   make test       every test suite, then one summary line
 #   make test-atomics  atomics, LL/SC and locks on 1..4 nodes (part of test)
+#   make test-cluster  hostfile/ssh, srun/mpirun, CURVE on simulated hosts
 #   make demo       a threaded guest program under dqemu-arm
 #   make bench      benchmarks (never part of `make test`)
 #   make bench-atomics contended atomics, hand-offs, exclusive steps (part of bench)
@@ -30,7 +31,7 @@ PYTHON := /usr/bin/python3
 PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
-.PHONY: all deps qemu test test-unit test-cli test-guest test-dist test-qemu test-qemu-tcg \
+.PHONY: all deps qemu test test-unit test-cli test-cluster test-guest test-dist test-qemu test-qemu-tcg \
         test-atomics demo bench bench-single bench-dist clean distclean help
 
 all: qemu
@@ -60,7 +61,7 @@ include $(TOP)/dqemu/tools/install.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus dsm cli install guest qemu-tcg dist atomics
+SUITES := unit fuzz-corpus dsm cli install guest qemu-tcg dist cluster atomics
 # The reports summary.py must find: one per suite, and test-dsm writes a
 # second one for its ASan+UBSan pass.
 REPORTS := $(SUITES) dsm-asan
@@ -94,6 +95,12 @@ test-atomics: qemu atomics
 	@mkdir -p $(RESULTS)
 	DQEMU_ATOMICS_NO_BUILD=1 \
 	$(PYTEST) -n 2 --junitxml=$(RESULTS)/atomics.xml $(TOP)/tests/atomics
+
+# dqemu across simulated hosts (tests/cluster: network namespaces with
+# sshd, tbf and CPU quotas); needs root.  The simulator's own tests first.
+test-cluster: qemu guest
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/cluster.xml $(TOP)/tests/cluster
 
 test-cli: qemu guest
 	@mkdir -p $(RESULTS)

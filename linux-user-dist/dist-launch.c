@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include "qemu/cutils.h"
 #include "qemu.h"
 #include "dist-internal.h"
 #include "clusterkey.h"
@@ -219,8 +220,15 @@ static void settle_rank(void)
                                     err, sizeof(err)) != DQ_OK) {
             launch_usage_error("SLURM_STEP_NODELIST: %s", err);
         }
-        snprintf(endpoint, sizeof(endpoint), "tcp://%s:%u", host,
-                 dq_slurm_master_port(r.slurm_job_id, r.slurm_step_id));
+        g_autofree char *ep = g_strdup_printf(
+            "tcp://%s:%u", host,
+            dq_slurm_master_port(r.slurm_job_id, r.slurm_step_id));
+
+        if (strlen(ep) >= sizeof(endpoint)) {
+            launch_usage_error("SLURM_STEP_NODELIST: the first host's name "
+                               "is too long for an endpoint");
+        }
+        pstrcpy(endpoint, sizeof(endpoint), ep);
     } else {
         launch_usage_error("rank %u of %u under %s needs --master "
                            "tcp://HOST:PORT (the host rank 0 runs on)",
@@ -429,7 +437,15 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
     char key_text[128];
     unsigned k;
 
+    const char *first_remote = "127.0.0.1";
+
     dq_cluster_key_format(&dist_cluster_key, key_text, sizeof(key_text));
+    for (k = 1; k < dist_node_count; k++) {
+        if (!node_is_local(k)) {
+            first_remote = node_host[k];
+            break;
+        }
+    }
     for (k = 1; k < dist_node_count; k++) {
         g_autofree char *src = NULL, *master_ep = NULL;
         char id[16], nodes[16], err[DQ_ERRBUF_SIZE];
@@ -438,8 +454,13 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
         int in[2], out[2], i;
         pid_t pid;
 
-        src = node_is_local(k) ? g_strdup("127.0.0.1") :
-              source_address_toward(node_host[k]);
+        /*
+         * A worker binds on the address it reaches the master by, and
+         * workers on other hosts connect to that: a same-host worker must
+         * use an address they can reach too, loopback only if none is.
+         */
+        src = source_address_toward(node_is_local(k) ? first_remote :
+                                    node_host[k]);
         if (src == NULL) {
             dist_node_fail("cannot start node %u on host %s: the host name "
                            "does not resolve", k, node_host[k]);
