@@ -7,6 +7,7 @@
 #   make demo       a threaded guest program under dqemu-arm
 #   make bench      benchmarks (never part of `make test`)
 #   make bench-atomics contended atomics, hand-offs, exclusive steps (part of bench)
+#   make bench-cluster one guest on 1, 2, 4, 8 simulated hosts of 1/5 CPU (part of bench)
 #   make fuzz       fuzz the wire-protocol decoder (FUZZ_SECONDS, default 60)
 #
 # The QEMU part is driven by tcg-ext/build-qemu.sh (fetch, verify, patch,
@@ -123,11 +124,19 @@ demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --nodes 3 --stats build/guest/arm/demo-threads-static"
 	@$(BUILD)/dqemu-arm --nodes 3 --stats $(DEMO_BIN)
 
-bench: bench-single bench-dist bench-xport bench-dsm bench-lease bench-atomics
+bench: bench-single bench-dist bench-xport bench-dsm bench-lease bench-atomics bench-cluster
 
 # Wall time of one CPU-bound threaded program at --nodes 1..4.
 bench-dist: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/dist-scaling.sh $(BUILD)/dqemu-arm $(BENCH_BIN) 4 1000000
+
+# The same kind of guest on 1, 2, 4, 8 simulated hosts of 1/5 CPU each
+# (tests/cluster): a speedup of like with like, over ssh; needs root.
+BENCH_CLUSTER_ARGS ?=
+.PHONY: bench-cluster
+bench-cluster: qemu $(BENCH_BIN)
+	@$(PYTHON) $(TOP)/tests/bench/cluster-scaling.py $(BUILD)/dqemu-arm \
+	    $(BENCH_BIN) $(BENCH_CLUSTER_ARGS)
 
 bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \

@@ -8,8 +8,10 @@
 #                      JUnit XML to $(RESULTS)/dsm.xml, then a smaller set
 #                      of the same cases on the ASan+UBSan build, JUnit XML
 #                      to $(RESULTS)/dsm-asan.xml
-#   make bench-xport   2-process 4 KiB request/reply: dqemu transport vs raw
-#                      TCP vs ZeroMQ REQ/REP (prints, never fails on timing)
+#   make bench-xport   2-process 4 KiB request/reply and streaming MB/s:
+#                      dqemu transport with and without CURVE vs raw TCP,
+#                      ZeroMQ REQ/REP and libzmq streams (prints, never
+#                      fails on timing)
 #   make bench-dsm     2-node DSM fault latency (read, write, upgrade,
 #                      invalidation) vs the same two baselines (prints only)
 #   make bench-lease   ops/s of one word hammered with atomics by 2 and 4
