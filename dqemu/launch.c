@@ -297,10 +297,13 @@ typedef struct RankVars {
 
 /* In precedence order (launch.h). */
 static const RankVars rank_vars[] = {
-    { DQ_RANK_SLURM, "SLURM_PROCID", "SLURM_NTASKS" },
     { DQ_RANK_OMPI, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" },
     { DQ_RANK_PMI, "PMI_RANK", "PMI_SIZE" },
+    { DQ_RANK_SLURM, "SLURM_PROCID", "SLURM_NTASKS" },
 };
+
+/* Slurm's ids of the batch, interactive and extern steps start here. */
+#define SLURM_PSEUDO_STEP_MIN 0xfffffff0ul
 
 /* A plain decimal: digits only, no sign or blanks, no overflow. */
 static bool parse_ulong(const char *s, unsigned long *out)
@@ -373,10 +376,20 @@ DqStatus dq_rank_from_env(const char *(*get_env)(const char *name),
     out->source = DQ_RANK_NONE;
     for (i = 0; i < sizeof(rank_vars) / sizeof(rank_vars[0]); i++) {
         const RankVars *rv = &rank_vars[i];
-        unsigned long rank = 0, size = 0;
+        unsigned long rank = 0, size = 0, step_id;
         bool present;
         DqStatus st;
 
+        /*
+         * Slurm sets SLURM_PROCID and SLURM_NTASKS in a batch script and
+         * an salloc shell too, where dqemu is one plain process: only a
+         * task of an srun step (a real step id) is a rank.
+         */
+        if (rv->source == DQ_RANK_SLURM &&
+            (!parse_ulong(get_env("SLURM_STEP_ID"), &step_id) ||
+             step_id >= SLURM_PSEUDO_STEP_MIN)) {
+            continue;
+        }
         st = rank_pair(rv, get_env, &present, &rank, &size, err, errlen);
         if (st != DQ_OK) {
             return st;

@@ -60,8 +60,13 @@ typedef struct DqRank {
 
 /*
  * Read this process's rank from the environment (through @get_env).
- * Slurm's variables win, then Open MPI's, then PMI's.  A size of 1 or no
- * variables at all give DQ_RANK_NONE.  Errors name the variable: not a
+ * Open MPI's variables win, then PMI's, then Slurm's: mpirun inside a
+ * Slurm allocation leaves the Slurm variables of its own daemons, and an
+ * srun task with PMI has the same rank in both.  Slurm's count only in a
+ * job step (SLURM_STEP_ID a step number), not in a batch script or an
+ * salloc shell, where dqemu runs as one plain process.  A size of 1
+ * from the first family present, or no variables at all, give
+ * DQ_RANK_NONE.  Errors name the variable: not a
  * number, rank not below size, size over DQ_MAX_NODES, one variable of a
  * pair without the other.
  */

@@ -276,10 +276,12 @@ static void settle_host_list(void)
                            "--hosts", err);
     }
     if (!host_is_this_machine(node_host[0])) {
-        launch_usage_error("the first host, %s, must be this machine: node "
-                           "0, the master, runs where dqemu-" TARGET_NAME
-                           " is started (put this host first, by name or "
-                           "as localhost)", node_host[0]);
+        launch_usage_error("%s: the first host, %s, must be this machine: "
+                           "node 0, the master, runs where dqemu-"
+                           TARGET_NAME " is started (put this host first, "
+                           "by name or as localhost)",
+                           dist_options.hostfile ? "--hostfile" : "--hosts",
+                           node_host[0]);
     }
     dist_options.nodes = count;
     host_list_run = count > 1;

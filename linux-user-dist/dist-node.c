@@ -488,6 +488,11 @@ static DqXport *dist_start_xport(const char *master_ep, char *err,
     if (dist_node_id == 0 && dist_launch_from_host_list()) {
         xc.join_timeout_ms = DIST_LAUNCH_TIMEOUT_MS;
     }
+    if (dist_options.insecure && g_str_has_prefix(master_ep, "tcp://")) {
+        fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: --insecure: "
+                "traffic between nodes is neither authenticated nor "
+                "encrypted\n", dist_node_id);
+    }
     {
         sigset_t all, old;
         DqStatus st;

@@ -238,3 +238,59 @@ def test_strace_says_where_each_call_ran():
         p.err[-3000:]
     assert re.search(r"\bread\(\d+,0x[0-9a-f]+,\d+\) \[node 0, delegated\]",
                      p.err), p.err[-3000:]
+
+
+@pytest.mark.parametrize("hostfile,text", [
+    ("localhost\nnode1 slots=0\n", "line 2: slots=0"),
+    ("localhost\n\n# a comment\nnode1 cpus=4\n", "line 4: unknown attribute"),
+    ("# nothing but a comment\n", "no hosts"),
+    ("192.0.2.1\nlocalhost\n", "the first host, 192.0.2.1, must be this "
+                                "machine"),
+])
+def test_hostfile_errors_name_the_line_or_host(tmp_path, hostfile, text):
+    hf = tmp_path / "hosts"
+    hf.write_text(hostfile)
+    p = Proc([dqemu("arm"), "--hostfile", hf, guest("arm", "args")])
+    assert p.wait(timeout=20) == 1
+    assert "--hostfile" in p.err and text in p.err, p.err
+
+
+@pytest.mark.parametrize("args,text", [
+    (["--hostfile", "/nonexistent/hosts"], "/nonexistent/hosts"),
+    (["--hosts", "localhost,,b"], "--hosts"),
+    (["--launcher", "rsh", "--nodes", "2"], "--launcher is only for"),
+    (["--hosts", "localhost", "--listen", "tcp://127.0.0.1:7000"],
+     "--listen waits"),
+])
+def test_host_list_option_errors(args, text):
+    p = Proc([dqemu("arm"), *args, guest("arm", "args")])
+    assert p.wait(timeout=20) == 1
+    assert text in p.err, p.err
+
+
+def test_malformed_key_file_is_refused(tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_text("dqemu-cluster-key-v1 not-a-key\n")
+    bad.chmod(0o600)
+    p = Proc([dqemu("arm"), "--cluster-key", bad, guest("arm", "args")])
+    assert p.wait(timeout=20) == 1
+    assert str(bad) in p.err and "malformed" in p.err, p.err
+
+
+def test_gen_cluster_key_never_overwrites(key):
+    p = Proc([dqemu("arm"), "--gen-cluster-key", key])
+    assert p.wait(timeout=20) == 1
+    assert key in p.err, p.err
+
+
+def test_local_cluster_leaves_no_socket_directory(tmp_path):
+    """A --nodes run meets on ipc:// sockets in a private directory of
+    TMPDIR, which is gone once every node is connected."""
+    env = clean_env()
+    env["TMPDIR"] = str(tmp_path)
+    p = subprocess.run([dqemu("arm"), "--nodes", "3",
+                        guest("arm", "dist-oversub")], env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -286,8 +286,8 @@ static void slurm_rank_with_its_node_list_and_ids(void **state)
     assert_int_equal(r.slurm_step_id, 3);
 
     /* The job's list when the step's is missing. */
-    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_NODELIST=a,b"),
-            &r);
+    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_STEP_ID=0",
+                "SLURM_NODELIST=a,b"), &r);
     assert_int_equal(r.source, DQ_RANK_SLURM);
     assert_string_equal(r.slurm_nodelist, "a,b");
     assert_false(r.slurm_ids);
@@ -295,13 +295,32 @@ static void slurm_rank_with_its_node_list_and_ids(void **state)
     assert_int_equal(r.slurm_step_id, 0);
 
     /* Both ids or neither. */
-    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_JOB_ID=9"), &r);
+    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_STEP_ID=1"), &r);
+    assert_int_equal(r.source, DQ_RANK_SLURM);
     assert_false(r.slurm_ids);
     assert_int_equal(r.slurm_job_id, 0);
     assert_null(r.slurm_nodelist);
-    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_JOB_ID=9",
+}
+
+/*
+ * A batch script and an salloc shell have Slurm's task variables but no
+ * step of their own (or a pseudo step): dqemu is one plain process there.
+ */
+static void slurm_outside_a_step_is_not_a_rank(void **state)
+{
+    DqRank r;
+
+    (void)state;
+    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=8", "SLURM_JOB_ID=9"), &r);
+    assert_int_equal(r.source, DQ_RANK_NONE);
+    rank_ok(ENV("SLURM_NTASKS=8", "SLURM_JOB_ID=9"), &r);
+    assert_int_equal(r.source, DQ_RANK_NONE);
+    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=8", "SLURM_JOB_ID=9",
+                "SLURM_STEP_ID=4294967294"), &r);
+    assert_int_equal(r.source, DQ_RANK_NONE);
+    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=8", "SLURM_JOB_ID=9",
                 "SLURM_STEP_ID=batch"), &r);
-    assert_false(r.slurm_ids);
+    assert_int_equal(r.source, DQ_RANK_NONE);
 }
 
 static void open_mpi_and_pmi_ranks(void **state)
@@ -324,24 +343,24 @@ static void open_mpi_and_pmi_ranks(void **state)
     assert_int_equal(r.size, 64);
 }
 
-static void slurm_wins_then_open_mpi_then_pmi(void **state)
+static void open_mpi_wins_then_pmi_then_slurm(void **state)
 {
     DqRank r;
 
     (void)state;
     rank_ok(ENV("PMI_RANK=1", "PMI_SIZE=3", "OMPI_COMM_WORLD_RANK=2",
                 "OMPI_COMM_WORLD_SIZE=4", "SLURM_PROCID=3",
-                "SLURM_NTASKS=5"), &r);
-    assert_int_equal(r.source, DQ_RANK_SLURM);
-    assert_int_equal(r.rank, 3);
-    rank_ok(ENV("PMI_RANK=1", "PMI_SIZE=3", "OMPI_COMM_WORLD_RANK=2",
-                "OMPI_COMM_WORLD_SIZE=4"), &r);
+                "SLURM_NTASKS=5", "SLURM_STEP_ID=0"), &r);
     assert_int_equal(r.source, DQ_RANK_OMPI);
     assert_int_equal(r.rank, 2);
+    rank_ok(ENV("PMI_RANK=1", "PMI_SIZE=3", "SLURM_PROCID=3",
+                "SLURM_NTASKS=5", "SLURM_STEP_ID=0"), &r);
+    assert_int_equal(r.source, DQ_RANK_PMI);
+    assert_int_equal(r.rank, 1);
     /* The winner's errors are not hidden by a later family. */
-    rank_fails(ENV("SLURM_PROCID=x", "SLURM_NTASKS=2", "PMI_RANK=0",
-                   "PMI_SIZE=2"), DQ_ERR_USAGE,
-               "SLURM_PROCID: 'x' is not a number");
+    rank_fails(ENV("PMI_RANK=x", "PMI_SIZE=2", "SLURM_PROCID=0",
+                   "SLURM_NTASKS=2", "SLURM_STEP_ID=0"), DQ_ERR_USAGE,
+               "PMI_RANK: 'x' is not a number");
 }
 
 static void a_job_of_one_task_is_not_a_cluster(void **state)
@@ -354,9 +373,9 @@ static void a_job_of_one_task_is_not_a_cluster(void **state)
     assert_int_equal(r.source, DQ_RANK_NONE);
     assert_null(r.slurm_nodelist);
     assert_false(r.slurm_ids);
-    /* Slurm's size 1 decides: Open MPI's variables are not consulted. */
-    rank_ok(ENV("SLURM_PROCID=0", "SLURM_NTASKS=1",
-                "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2"), &r);
+    /* The first family's size 1 decides: later ones are not consulted. */
+    rank_ok(ENV("OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=1",
+                "SLURM_PROCID=1", "SLURM_NTASKS=2", "SLURM_STEP_ID=0"), &r);
     assert_int_equal(r.source, DQ_RANK_NONE);
     rank_ok(ENV("OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=1"), &r);
     assert_int_equal(r.source, DQ_RANK_NONE);
@@ -367,16 +386,16 @@ static void a_job_of_one_task_is_not_a_cluster(void **state)
 static void rank_errors_name_the_variable(void **state)
 {
     (void)state;
-    rank_fails(ENV("SLURM_PROCID=1"), DQ_ERR_USAGE,
+    rank_fails(ENV("SLURM_PROCID=1", "SLURM_STEP_ID=0"), DQ_ERR_USAGE,
                "SLURM_PROCID is set but SLURM_NTASKS is not");
-    rank_fails(ENV("SLURM_NTASKS=4"), DQ_ERR_USAGE,
+    rank_fails(ENV("SLURM_NTASKS=4", "SLURM_STEP_ID=0"), DQ_ERR_USAGE,
                "SLURM_NTASKS is set but SLURM_PROCID is not");
     rank_fails(ENV("OMPI_COMM_WORLD_SIZE=4"), DQ_ERR_USAGE,
                "OMPI_COMM_WORLD_SIZE is set but OMPI_COMM_WORLD_RANK is "
                "not");
     rank_fails(ENV("PMI_RANK=0"), DQ_ERR_USAGE,
                "PMI_RANK is set but PMI_SIZE is not");
-    rank_fails(ENV("SLURM_PROCID=1", "SLURM_NTASKS=four"), DQ_ERR_USAGE,
+    rank_fails(ENV("SLURM_PROCID=1", "SLURM_NTASKS=four", "SLURM_STEP_ID=0"), DQ_ERR_USAGE,
                "SLURM_NTASKS: 'four' is not a number");
     rank_fails(ENV("OMPI_COMM_WORLD_RANK=-1", "OMPI_COMM_WORLD_SIZE=4"),
                DQ_ERR_USAGE, "OMPI_COMM_WORLD_RANK: '-1' is not a number");
@@ -387,14 +406,14 @@ static void rank_errors_name_the_variable(void **state)
     rank_fails(ENV("PMI_RANK=0", "PMI_SIZE=99999999999999999999999"),
                DQ_ERR_USAGE,
                "PMI_SIZE: '99999999999999999999999' is not a number");
-    rank_fails(ENV("SLURM_PROCID=4", "SLURM_NTASKS=4"), DQ_ERR_RANGE,
+    rank_fails(ENV("SLURM_PROCID=4", "SLURM_NTASKS=4", "SLURM_STEP_ID=0"), DQ_ERR_RANGE,
                "SLURM_PROCID=4 is not below SLURM_NTASKS=4");
     rank_fails(ENV("PMI_RANK=1", "PMI_SIZE=1"), DQ_ERR_RANGE,
                "PMI_RANK=1 is not below PMI_SIZE=1");
     rank_fails(ENV("OMPI_COMM_WORLD_RANK=0", "OMPI_COMM_WORLD_SIZE=65"),
                DQ_ERR_RANGE,
                "OMPI_COMM_WORLD_SIZE=65: more than the 64 nodes dqemu runs");
-    rank_fails(ENV("SLURM_PROCID=0", "SLURM_NTASKS=0"), DQ_ERR_RANGE,
+    rank_fails(ENV("SLURM_PROCID=0", "SLURM_NTASKS=0", "SLURM_STEP_ID=0"), DQ_ERR_RANGE,
                "SLURM_NTASKS=0: a job has at least one task");
 }
 
@@ -481,7 +500,8 @@ int main(void)
         cmocka_unit_test(no_launcher_variables_is_not_a_rank),
         cmocka_unit_test(slurm_rank_with_its_node_list_and_ids),
         cmocka_unit_test(open_mpi_and_pmi_ranks),
-        cmocka_unit_test(slurm_wins_then_open_mpi_then_pmi),
+        cmocka_unit_test(open_mpi_wins_then_pmi_then_slurm),
+        cmocka_unit_test(slurm_outside_a_step_is_not_a_rank),
         cmocka_unit_test(a_job_of_one_task_is_not_a_cluster),
         cmocka_unit_test(rank_errors_name_the_variable),
         cmocka_unit_test(rank_sources_have_names),
