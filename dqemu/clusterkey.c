@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,27 +33,10 @@ static const char z85_alphabet[] =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     ".-:+=^!/*?&<>()[]{}@%$#";
 
-static DqStatus key_error(char *err, size_t errlen, DqStatus status,
-                          const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static DqStatus key_error(char *err, size_t errlen, DqStatus status,
-                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 static DqStatus curve_check(char *err, size_t errlen)
 {
     if (!zmq_has("curve")) {
-        return key_error(err, errlen, DQ_ERR_NOSYS,
+        return dq_fail(err, errlen, DQ_ERR_NOSYS,
                          "this libzmq was built without CURVE security "
                          "(zmq_has(\"curve\") is false); cluster keys need "
                          "a libzmq built with libsodium");
@@ -65,7 +47,7 @@ static DqStatus curve_check(char *err, size_t errlen)
 /* The message for a failed open() or read() of @path. */
 static DqStatus path_errno(char *err, size_t errlen, const char *path, int e)
 {
-    return key_error(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
+    return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
                      e == ENOENT ? "no such file" :
                      e == EACCES ? "permission denied" : strerror(e));
 }
@@ -105,7 +87,7 @@ DqStatus dq_cluster_key_generate(DqClusterKey *key, char *err, size_t errlen)
         return st;
     }
     if (zmq_curve_keypair(key->public_, key->secret) != 0) {
-        return key_error(err, errlen, DQ_ERR_XPORT_ZMQ,
+        return dq_fail(err, errlen, DQ_ERR_XPORT_ZMQ,
                          "zmq_curve_keypair: %s", zmq_strerror(zmq_errno()));
     }
     return DQ_OK;
@@ -157,7 +139,7 @@ DqStatus dq_cluster_key_write_file(const char *path, const DqClusterKey *key,
 
     if (strlen(key->secret) != DQ_CLUSTER_KEY_Z85_LEN ||
         !z85_secret_ok(key->secret)) {
-        return key_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: not writing a malformed key", path);
     }
     memcpy(text, DQ_CLUSTER_KEY_COMMENT, head);
@@ -168,11 +150,11 @@ DqStatus dq_cluster_key_write_file(const char *path, const DqClusterKey *key,
         e = errno;
         explicit_bzero(text, sizeof(text));
         if (e == EEXIST) {
-            return key_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                              "%s: already exists (a key file is never "
                              "overwritten)", path);
         }
-        return key_error(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
                          e == EACCES ? "permission denied" : strerror(e));
     }
     /* 0600 exactly, whatever the umask took away from the owner. */
@@ -192,7 +174,7 @@ DqStatus dq_cluster_key_write_file(const char *path, const DqClusterKey *key,
     if (close(fd) != 0) {
         e = errno;
         unlink(path);
-        return key_error(err, errlen, DQ_ERR_USAGE, "%s: close: %s", path,
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: close: %s", path,
                          strerror(e));
     }
     return DQ_OK;
@@ -203,7 +185,7 @@ fail:
     explicit_bzero(text, sizeof(text));
     close(fd);
     unlink(path);
-    return key_error(err, errlen, DQ_ERR_USAGE, "%s: %s: %s", path, what,
+    return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s: %s", path, what,
                      strerror(e));
 }
 
@@ -241,14 +223,14 @@ DqStatus dq_cluster_key_parse(const char *text, DqClusterKey *key,
             continue;
         }
         if (found) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: more text after the key line");
             goto out;
         }
         if ((size_t)(eol - p) < tag_len ||
             memcmp(p, DQ_CLUSTER_KEY_TAG, tag_len) != 0 ||
             (p + tag_len < eol && !is_key_blank(p[tag_len]))) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "not a dqemu cluster key");
             goto out;
         }
@@ -257,13 +239,13 @@ DqStatus dq_cluster_key_parse(const char *text, DqClusterKey *key,
         for (e = s; e < eol && !is_key_blank(*e); e++) {
         }
         if (s == e) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: no secret after %s",
                            DQ_CLUSTER_KEY_TAG);
             goto out;
         }
         if ((size_t)(e - s) != DQ_CLUSTER_KEY_Z85_LEN) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: the secret has %zu characters, "
                            "not %d", (size_t)(e - s), DQ_CLUSTER_KEY_Z85_LEN);
             goto out;
@@ -271,14 +253,14 @@ DqStatus dq_cluster_key_parse(const char *text, DqClusterKey *key,
         memcpy(secret, s, DQ_CLUSTER_KEY_Z85_LEN);
         secret[DQ_CLUSTER_KEY_Z85_LEN] = '\0';
         if (!z85_secret_ok(secret)) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: the secret is not Z85");
             goto out;
         }
         for (; e < eol && is_key_blank(*e); e++) {
         }
         if (e != eol) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: more text after the secret");
             goto out;
         }
@@ -286,7 +268,7 @@ DqStatus dq_cluster_key_parse(const char *text, DqClusterKey *key,
         p = *eol ? eol + 1 : eol;
     }
     if (!found) {
-        st = key_error(err, errlen, DQ_ERR_USAGE, "not a dqemu cluster key");
+        st = dq_fail(err, errlen, DQ_ERR_USAGE, "not a dqemu cluster key");
         goto out;
     }
     {
@@ -295,13 +277,13 @@ DqStatus dq_cluster_key_parse(const char *text, DqClusterKey *key,
 
         explicit_bzero(raw, sizeof(raw));
         if (!decoded) {
-            st = key_error(err, errlen, DQ_ERR_USAGE,
+            st = dq_fail(err, errlen, DQ_ERR_USAGE,
                            "malformed key: the secret is not Z85");
             goto out;
         }
     }
     if (zmq_curve_public(public_, secret) != 0) {
-        st = key_error(err, errlen, DQ_ERR_XPORT_ZMQ, "zmq_curve_public: %s",
+        st = dq_fail(err, errlen, DQ_ERR_XPORT_ZMQ, "zmq_curve_public: %s",
                        zmq_strerror(zmq_errno()));
         goto out;
     }
@@ -341,12 +323,12 @@ DqStatus dq_cluster_key_load(const char *path, DqClusterKey *key,
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return key_error(err, errlen, DQ_ERR_USAGE, "%s: not a regular file",
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: not a regular file",
                          path);
     }
     if (st.st_mode & 077) {
         close(fd);
-        return key_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: %s by others (mode %04o); run chmod 600 %s",
                          path,
                          (st.st_mode & 044) ? "readable" :
@@ -374,20 +356,20 @@ DqStatus dq_cluster_key_load(const char *path, DqClusterKey *key,
     close(fd);
     if (len > DQ_CLUSTER_KEY_FILE_MAX) {
         explicit_bzero(buf, sizeof(buf));
-        return key_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: malformed key: larger than %d bytes", path,
                          DQ_CLUSTER_KEY_FILE_MAX);
     }
     if (memchr(buf, '\0', len) != NULL) {
         explicit_bzero(buf, sizeof(buf));
-        return key_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: malformed key: not a text file", path);
     }
     buf[len] = '\0';
     status = dq_cluster_key_parse(buf, key, why, sizeof(why));
     explicit_bzero(buf, sizeof(buf));
     if (status != DQ_OK) {
-        return key_error(err, errlen, status, "%s: %s", path, why);
+        return dq_fail(err, errlen, status, "%s: %s", path, why);
     }
     return DQ_OK;
 }

@@ -84,6 +84,13 @@ typedef enum DqStatus {
 
 const char *dq_status_str(DqStatus status);
 
+/*
+ * Put the message (printf-style) in @err, if any room, and return
+ * @status: the one way libdqemu functions say what went wrong.
+ */
+DqStatus dq_fail(char *err, size_t errlen, DqStatus status,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* ---- options ---------------------------------------------------------- */
 
 #define DQ_MAX_NODES 64

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,23 +24,6 @@
 
 /* Longest number read from a hostfile or node list; more is out of range. */
 #define NUM_DIGITS_MAX 18
-
-static DqStatus hl_error(char *err, size_t errlen, DqStatus status,
-                         const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static DqStatus hl_error(char *err, size_t errlen, DqStatus status,
-                         const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* ---- host names -------------------------------------------------------- */
 
@@ -235,12 +217,12 @@ static DqStatus builder_add(HostBuilder *b, const char *name, size_t len,
         DqHost *hosts = realloc(b->hosts, cap * sizeof(*hosts));
 
         if (hosts == NULL) {
-            return hl_error(err, errlen, DQ_ERR_NOMEM, "out of memory");
+            return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
         }
         b->hosts = hosts;
         b->cap = cap;
         if (!builder_reindex(b)) {
-            return hl_error(err, errlen, DQ_ERR_NOMEM, "out of memory");
+            return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
         }
     }
     slot = name_hash(name, len) & (b->index_size - 1);
@@ -268,7 +250,7 @@ static DqStatus builder_finish(HostBuilder *b, DqHostList *out, char *err,
 {
     if (b->count == 0) {
         builder_free(b);
-        return hl_error(err, errlen, DQ_ERR_USAGE, "no hosts");
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "no hosts");
     }
     out->hosts = b->hosts;
     out->count = b->count;
@@ -286,17 +268,17 @@ static DqStatus hostfile_slots(const char *v, size_t vlen, size_t line,
     unsigned long n;
 
     if (!parse_count(v, vlen, &n)) {
-        return hl_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                         "line %zu: slots=%.*s: not a number", line,
                         (int)vlen, v);
     }
     if (n == 0) {
-        return hl_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                         "line %zu: slots=%.*s: a host needs at least one "
                         "slot", line, (int)vlen, v);
     }
     if (n > DQ_HOST_SLOTS_MAX) {
-        return hl_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                         "line %zu: slots=%.*s: at most %d slots on one host",
                         line, (int)vlen, v, DQ_HOST_SLOTS_MAX);
     }
@@ -333,12 +315,12 @@ static DqStatus hostfile_line(HostBuilder *b, const char *s, const char *end,
     name_len = (size_t)(p - name);
     if (count_char(name, name_len, ':') == 1) {
         /* One ':' is --hosts syntax; an IPv6 literal has at least two. */
-        return hl_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                         "line %zu: '%.*s': a hostfile gives slots as "
                         "\"slots=K\", not \":K\"", line, (int)name_len, name);
     }
     if (!host_name_ok(name, name_len, why, sizeof(why))) {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "line %zu: %s", line, why);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "line %zu: %s", line, why);
     }
 
     for (;;) {
@@ -361,7 +343,7 @@ static DqStatus hostfile_line(HostBuilder *b, const char *s, const char *end,
             p++;
         }
         if (p == end || *p != '=') {
-            return hl_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "line %zu: unknown attribute '%.*s'", line,
                             (int)(key_end - key), key);
         }
@@ -378,7 +360,7 @@ static DqStatus hostfile_line(HostBuilder *b, const char *s, const char *end,
 
         if (key_len == 5 && memcmp(key, "slots", 5) == 0) {
             if (have_slots) {
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "line %zu: slots given twice", line);
             }
             st = hostfile_slots(val, (size_t)(val_end - val), line, &slots,
@@ -392,12 +374,12 @@ static DqStatus hostfile_line(HostBuilder *b, const char *s, const char *end,
 
             /* A cap on oversubscription; we never oversubscribe. */
             if (!parse_count(val, (size_t)(val_end - val), &ignored)) {
-                return hl_error(err, errlen, DQ_ERR_RANGE,
+                return dq_fail(err, errlen, DQ_ERR_RANGE,
                                 "line %zu: max_slots=%.*s: not a number",
                                 line, (int)(val_end - val), val);
             }
         } else {
-            return hl_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "line %zu: unknown attribute '%.*s'", line,
                             (int)(val_end - key), key);
         }
@@ -450,7 +432,7 @@ DqStatus dq_hostfile_load(const char *path, DqHostList *out,
     if (fd < 0) {
         int e = errno;
 
-        return hl_error(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
                         e == ENOENT ? "no such file" :
                         e == EACCES ? "permission denied" : strerror(e));
     }
@@ -463,7 +445,7 @@ DqStatus dq_hostfile_load(const char *path, DqHostList *out,
             if (cap > DQ_HOSTFILE_MAX) {
                 close(fd);
                 free(buf);
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "%s: too large for a hostfile (over %d "
                                 "bytes)", path, DQ_HOSTFILE_MAX);
             }
@@ -475,7 +457,7 @@ DqStatus dq_hostfile_load(const char *path, DqHostList *out,
             if (nbuf == NULL) {
                 close(fd);
                 free(buf);
-                return hl_error(err, errlen, DQ_ERR_NOMEM, "%s: out of memory",
+                return dq_fail(err, errlen, DQ_ERR_NOMEM, "%s: out of memory",
                                 path);
             }
             buf = nbuf;
@@ -489,7 +471,7 @@ DqStatus dq_hostfile_load(const char *path, DqHostList *out,
 
             close(fd);
             free(buf);
-            return hl_error(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
+            return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s", path,
                             e == EACCES ? "permission denied" : strerror(e));
         }
         if (n == 0) {
@@ -500,14 +482,14 @@ DqStatus dq_hostfile_load(const char *path, DqHostList *out,
     close(fd);
     if (memchr(buf, '\0', len) != NULL) {
         free(buf);
-        return hl_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                         "%s: not a text file (it holds a NUL byte)", path);
     }
     buf[len] = '\0';
     st = dq_hostfile_parse(buf, out, why, sizeof(why));
     free(buf);
     if (st != DQ_OK) {
-        return hl_error(err, errlen, st, "%s: %s", path, why);
+        return dq_fail(err, errlen, st, "%s: %s", path, why);
     }
     return DQ_OK;
 }
@@ -528,14 +510,14 @@ static DqStatus hosts_item(HostBuilder *b, const char *s, size_t len,
     char why[DQ_HOST_NAME_MAX + 128];
 
     if (len == 0) {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "item %zu: empty host name",
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "item %zu: empty host name",
                         item);
     }
     if (s[0] == '[') {
         const char *rb = memchr(s, ']', len);
 
         if (rb == NULL || (rb + 1 < s + len && rb[1] != ':')) {
-            return hl_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "item %zu: '%.*s': expected [ADDRESS] or "
                             "[ADDRESS]:SLOTS", item, (int)len, s);
         }
@@ -554,23 +536,23 @@ static DqStatus hosts_item(HostBuilder *b, const char *s, size_t len,
     }
     if (count != NULL) {
         if (!parse_count(count, count_len, &slots)) {
-            return hl_error(err, errlen, DQ_ERR_RANGE,
+            return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "item %zu: '%.*s': slots '%.*s' is not a number",
                             item, (int)len, s, (int)count_len, count);
         }
         if (slots == 0) {
-            return hl_error(err, errlen, DQ_ERR_RANGE,
+            return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "item %zu: '%.*s': a host needs at least one slot",
                             item, (int)len, s);
         }
         if (slots > DQ_HOST_SLOTS_MAX) {
-            return hl_error(err, errlen, DQ_ERR_RANGE,
+            return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "item %zu: '%.*s': at most %d slots on one host",
                             item, (int)len, s, DQ_HOST_SLOTS_MAX);
         }
     }
     if (!host_name_ok(name, name_len, why, sizeof(why))) {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "item %zu: %s", item, why);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "item %zu: %s", item, why);
     }
     return builder_add(b, name, name_len, (unsigned)slots, err, errlen);
 }
@@ -585,7 +567,7 @@ DqStatus dq_hosts_parse(const char *list, DqHostList *out,
     out->hosts = NULL;
     out->count = 0;
     if (*p == '\0') {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "no hosts");
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "no hosts");
     }
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -636,13 +618,13 @@ static DqStatus slurm_bracket(const char *list, const char **pp, char *host,
         }
         if (!parse_count(lo, (size_t)(p - lo), &lo_v) ||
             p - lo > NUM_DIGITS_MAX) {
-            return hl_error(err, errlen, DQ_ERR_RANGE,
+            return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "node list '%s': number '%.*s' too long", list,
                             (int)(p - lo), lo);
         }
         if (first && host) {
             if (*hlen + (size_t)(p - lo) > DQ_HOST_NAME_MAX) {
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "node list '%s': host name too long (at most "
                                 "%d characters)", list, DQ_HOST_NAME_MAX);
             }
@@ -660,12 +642,12 @@ static DqStatus slurm_bracket(const char *list, const char **pp, char *host,
             }
             if (!parse_count(hi, (size_t)(p - hi), &hi_v) ||
                 p - hi > NUM_DIGITS_MAX) {
-                return hl_error(err, errlen, DQ_ERR_RANGE,
+                return dq_fail(err, errlen, DQ_ERR_RANGE,
                                 "node list '%s': number '%.*s' too long",
                                 list, (int)(p - hi), hi);
             }
             if (hi_v < lo_v) {
-                return hl_error(err, errlen, DQ_ERR_RANGE,
+                return dq_fail(err, errlen, DQ_ERR_RANGE,
                                 "node list '%s': range %.*s runs backwards",
                                 list, (int)(p - lo), lo);
             }
@@ -682,10 +664,10 @@ static DqStatus slurm_bracket(const char *list, const char **pp, char *host,
     }
 bad:
     if (*p == '\0') {
-        return hl_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                         "node list '%s': unterminated '['", list);
     }
-    return hl_error(err, errlen, DQ_ERR_USAGE,
+    return dq_fail(err, errlen, DQ_ERR_USAGE,
                     "node list '%s': expected a number or a range at '%c' "
                     "inside [...]", list, *p);
 }
@@ -703,7 +685,7 @@ DqStatus dq_slurm_nodelist_first(const char *nodelist, char *out,
         out[0] = '\0';
     }
     if (nodelist == NULL || *nodelist == '\0') {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "empty node list");
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "empty node list");
     }
     /* The whole list is checked, though only its first host is wanted. */
     for (;;) {
@@ -720,7 +702,7 @@ DqStatus dq_slurm_nodelist_first(const char *nodelist, char *out,
             } else if (is_host_char(*p) && *p != ':') {
                 if (first) {
                     if (hlen == DQ_HOST_NAME_MAX) {
-                        return hl_error(err, errlen, DQ_ERR_USAGE,
+                        return dq_fail(err, errlen, DQ_ERR_USAGE,
                                         "node list '%s': host name too long "
                                         "(at most %d characters)", nodelist,
                                         DQ_HOST_NAME_MAX);
@@ -729,25 +711,25 @@ DqStatus dq_slurm_nodelist_first(const char *nodelist, char *out,
                 }
                 p++;
             } else if (*p == ']') {
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "node list '%s': ']' without '['", nodelist);
             } else if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "node list with a non-printing byte 0x%02x",
                                 (unsigned char)*p);
             } else {
-                return hl_error(err, errlen, DQ_ERR_USAGE,
+                return dq_fail(err, errlen, DQ_ERR_USAGE,
                                 "node list '%s': unexpected character '%c'",
                                 nodelist, *p);
             }
         }
         if (p == start) {
-            return hl_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "node list '%s': empty host name", nodelist);
         }
         if (first) {
             if (!host_name_ok(host, hlen, why, sizeof(why))) {
-                return hl_error(err, errlen, DQ_ERR_USAGE, "node list: %s",
+                return dq_fail(err, errlen, DQ_ERR_USAGE, "node list: %s",
                                 why);
             }
             first = false;
@@ -758,7 +740,7 @@ DqStatus dq_slurm_nodelist_first(const char *nodelist, char *out,
         p++;
     }
     if (hlen >= outlen) {
-        return hl_error(err, errlen, DQ_ERR_NOSPACE,
+        return dq_fail(err, errlen, DQ_ERR_NOSPACE,
                         "host name '%.*s' does not fit in %zu bytes",
                         (int)hlen, host, outlen);
     }
@@ -779,7 +761,7 @@ DqStatus dq_hostlist_assign(const DqHostList *l, unsigned nodes,
 
     *count = 0;
     if (l == NULL || l->count == 0) {
-        return hl_error(err, errlen, DQ_ERR_USAGE, "no hosts");
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "no hosts");
     }
     for (i = 0; i < l->count; i++) {
         slots += l->hosts[i].slots;
@@ -789,19 +771,19 @@ DqStatus dq_hostlist_assign(const DqHostList *l, unsigned nodes,
         }
     }
     if (nodes > DQ_MAX_NODES) {
-        return hl_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                         "%u nodes: at most %d", nodes, DQ_MAX_NODES);
     }
     if (nodes == 0) {
         if (slots > DQ_MAX_NODES) {
-            return hl_error(err, errlen, DQ_ERR_RANGE,
+            return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "the hosts have more than %d slots, more "
                             "nodes than dqemu runs; give a node count",
                             DQ_MAX_NODES);
         }
         nodes = (unsigned)slots;
     } else if (nodes > slots) {
-        return hl_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                         "%u nodes but the hosts have only %lu slot%s", nodes,
                         slots, slots == 1 ? "" : "s");
     }

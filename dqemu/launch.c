@@ -10,7 +10,6 @@
  */
 #include "launch.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,23 +19,6 @@
 /* The port window of dq_slurm_master_port(). */
 #define SLURM_PORT_BASE 20000u
 #define SLURM_PORT_SPAN 40000u
-
-static DqStatus launch_error(char *err, size_t errlen, DqStatus status,
-                             const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static DqStatus launch_error(char *err, size_t errlen, DqStatus status,
-                             const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* ---- word vectors ------------------------------------------------------ */
 
@@ -129,7 +111,7 @@ DqStatus dq_split_words(const char *cmd, char ***words, size_t *count,
     /* No word is longer than the command it came from. */
     buf = malloc(strlen(cmd) + 1);
     if (buf == NULL) {
-        return launch_error(err, errlen, DQ_ERR_NOMEM, "out of memory");
+        return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
     }
     for (p = skip_blanks(cmd); *p != '\0' && why == NULL;
          p = skip_blanks(p)) {
@@ -186,16 +168,16 @@ DqStatus dq_split_words(const char *cmd, char ***words, size_t *count,
         if (why == NULL && !vec_push(&w, strndup(buf, n))) {
             free(buf);
             dq_words_free(w.v);
-            return launch_error(err, errlen, DQ_ERR_NOMEM, "out of memory");
+            return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
         }
     }
     free(buf);
     if (why != NULL) {
         dq_words_free(w.v);
-        return launch_error(err, errlen, DQ_ERR_USAGE, "'%s': %s", cmd, why);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "'%s': %s", cmd, why);
     }
     if (w.count == 0) {
-        return launch_error(err, errlen, DQ_ERR_USAGE, "no words in '%s'", cmd);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "no words in '%s'", cmd);
     }
     *words = w.v;
     if (count) {
@@ -252,7 +234,7 @@ DqStatus dq_launcher_argv(const char *launcher, const char *host,
     *argv = NULL;
     if (host == NULL || host[0] == '\0' || host[0] == '-') {
         /* Host names are checked when read (hostlist.c); this is a guard. */
-        return launch_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "'%s' is not a host for a launcher",
                             host ? host : "(null)");
     }
@@ -284,7 +266,7 @@ DqStatus dq_launcher_argv(const char *launcher, const char *host,
 nomem:
     dq_words_free(words);
     dq_words_free(w.v);
-    return launch_error(err, errlen, DQ_ERR_NOMEM, "out of memory");
+    return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
 }
 
 /* ---- ranks from the environment ---------------------------------------- */
@@ -338,29 +320,29 @@ static DqStatus rank_pair(const RankVars *rv,
         return DQ_OK;
     }
     if (r == NULL || s == NULL) {
-        return launch_error(err, errlen, DQ_ERR_USAGE, "%s is set but %s is "
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s is set but %s is "
                             "not", r ? rv->rank : rv->size,
                             r ? rv->size : rv->rank);
     }
     if (!parse_ulong(r, rank)) {
-        return launch_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "%s: '%s' is not a number", rv->rank, r);
     }
     if (!parse_ulong(s, size)) {
-        return launch_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                             "%s: '%s' is not a number", rv->size, s);
     }
     if (*size == 0) {
-        return launch_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "%s=0: a job has at least one task", rv->size);
     }
     if (*size > DQ_MAX_NODES) {
-        return launch_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "%s=%lu: more than the %d nodes dqemu runs",
                             rv->size, *size, DQ_MAX_NODES);
     }
     if (*rank >= *size) {
-        return launch_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                             "%s=%lu is not below %s=%lu", rv->rank, *rank,
                             rv->size, *size);
     }

@@ -11,7 +11,6 @@
 #include "launch.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,23 +24,6 @@ typedef struct DqOptionDesc {
     DqOptionSetter set;
     const char *help;
 } DqOptionDesc;
-
-static DqStatus opt_error(char *err, size_t errlen, DqStatus status,
-                          const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static DqStatus opt_error(char *err, size_t errlen, DqStatus status,
-                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* Parse a decimal in [min, max]; anything else (sign, junk, overflow) fails. */
 static bool parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -88,7 +70,7 @@ static DqStatus set_nodes(DqOptions *opts, const char *value, const char *what,
     unsigned long v;
 
     if (!parse_uint(value, 1, DQ_MAX_NODES, &v)) {
-        return opt_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                          "%s: '%s' is not a node count in 1..%d",
                          what, value, DQ_MAX_NODES);
     }
@@ -96,19 +78,6 @@ static DqStatus set_nodes(DqOptions *opts, const char *value, const char *what,
     return DQ_OK;
 }
 
-static DqStatus set_stats(DqOptions *opts, const char *value, const char *what,
-                          char *err, size_t errlen)
-{
-    bool v = true;
-
-    if (value && !parse_bool(value, &v)) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
-                         "%s: '%s' is not one of 1/0, yes/no, on/off",
-                         what, value);
-    }
-    opts->stats = v;
-    return DQ_OK;
-}
 
 static DqStatus set_placement(DqOptions *opts, const char *value,
                               const char *what, char *err, size_t errlen)
@@ -117,25 +86,12 @@ static DqStatus set_placement(DqOptions *opts, const char *value,
     DqSchedPolicy p;
 
     if (dq_sched_policy_parse(value, &p, why, sizeof(why)) != DQ_OK) {
-        return opt_error(err, errlen, DQ_ERR_USAGE, "%s: %s", what, why);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: %s", what, why);
     }
     opts->placement = (int)p;
     return DQ_OK;
 }
 
-static DqStatus set_worker(DqOptions *opts, const char *value,
-                           const char *what, char *err, size_t errlen)
-{
-    bool v = true;
-
-    if (value && !parse_bool(value, &v)) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
-                         "%s: '%s' is not one of 1/0, yes/no, on/off",
-                         what, value);
-    }
-    opts->worker = v;
-    return DQ_OK;
-}
 
 /*
  * Endpoints are checked for shape here (ZeroMQ's tcp://HOST:PORT) so a
@@ -165,7 +121,7 @@ static DqStatus set_endpoint(const char **slot, const char *value,
                              const char *what, char *err, size_t errlen)
 {
     if (!endpoint_ok(value)) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: '%s' is not an endpoint of the form "
                          "tcp://HOST:PORT", what, value);
     }
@@ -191,7 +147,7 @@ static DqStatus set_node_id(DqOptions *opts, const char *value,
     unsigned long v;
 
     if (!parse_uint(value, 1, DQ_MAX_NODES - 1, &v)) {
-        return opt_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                          "%s: '%s' is not a worker node id in 1..%d",
                          what, value, DQ_MAX_NODES - 1);
     }
@@ -205,7 +161,7 @@ static DqStatus set_cpus_per_node(DqOptions *opts, const char *value,
     unsigned long v;
 
     if (!parse_uint(value, 1, DQ_MAX_CPUS_PER_NODE, &v)) {
-        return opt_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                          "%s: '%s' is not a CPU count in 1..%d",
                          what, value, DQ_MAX_CPUS_PER_NODE);
     }
@@ -219,7 +175,7 @@ static DqStatus set_atomic_lease(DqOptions *opts, const char *value,
     unsigned long v;
 
     if (!parse_uint(value, 0, DQ_MAX_ATOMIC_LEASE_US, &v)) {
-        return opt_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                          "%s: '%s' is not a time in microseconds in 0..%d",
                          what, value, DQ_MAX_ATOMIC_LEASE_US);
     }
@@ -232,7 +188,7 @@ static DqStatus set_text(const char **slot, const char *value,
                          const char *what, char *err, size_t errlen)
 {
     if (value == NULL || *value == '\0') {
-        return opt_error(err, errlen, DQ_ERR_USAGE, "%s: empty value", what);
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s: empty value", what);
     }
     *slot = value;
     return DQ_OK;
@@ -244,12 +200,24 @@ static DqStatus set_flag(bool *slot, const char *value, const char *what,
     bool v = true;
 
     if (value && !parse_bool(value, &v)) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s: '%s' is not one of 1/0, yes/no, on/off",
                          what, value);
     }
     *slot = v;
     return DQ_OK;
+}
+
+static DqStatus set_stats(DqOptions *opts, const char *value, const char *what,
+                          char *err, size_t errlen)
+{
+    return set_flag(&opts->stats, value, what, err, errlen);
+}
+
+static DqStatus set_worker(DqOptions *opts, const char *value,
+                           const char *what, char *err, size_t errlen)
+{
+    return set_flag(&opts->worker, value, what, err, errlen);
 }
 
 static DqStatus set_hostfile(DqOptions *opts, const char *value,
@@ -309,7 +277,7 @@ static DqStatus set_sim_link_delay(DqOptions *opts, const char *value,
     unsigned long v;
 
     if (!parse_uint(value, 0, DQ_MAX_SIM_LINK_DELAY_US, &v)) {
-        return opt_error(err, errlen, DQ_ERR_RANGE,
+        return dq_fail(err, errlen, DQ_ERR_RANGE,
                          "%s: '%s' is not a time in microseconds in 0..%d",
                          what, value, DQ_MAX_SIM_LINK_DELAY_US);
     }
@@ -395,7 +363,7 @@ DqStatus dq_options_parse(DqOptions *opts, const char *name, const char *next,
             value = next;
             *consumed = 2;
         } else {
-            return opt_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                              "%s needs a value (%s)", what, d->metavar);
         }
         return d->set(opts, value, what, err, errlen);
@@ -431,38 +399,38 @@ DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
     bool keyed = opts->cluster_key != NULL || opts->cluster_key_stdin;
 
     if (opts->insecure && keyed) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--insecure turns authentication off: not with "
                          "--cluster-key");
     }
     if (opts->cluster_key_stdin && !opts->worker) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--cluster-key-stdin is only for a --worker");
     }
     if (opts->hostfile != NULL && opts->hosts != NULL) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--hostfile and --hosts are alternatives: give one");
     }
     if ((opts->launcher != NULL || opts->remote_dqemu != NULL) && !host_list) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s is only for --hostfile or --hosts",
                          opts->launcher ? "--launcher" : "--remote-dqemu");
     }
     if (opts->worker) {
         if (opts->master == NULL || opts->node_id == 0) {
-            return opt_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                              "--worker needs --master ENDPOINT and "
                              "--node-id K");
         }
         if (opts->listen != NULL || host_list) {
-            return opt_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                              "%s is for the master, not a --worker",
                              opts->listen ? "--listen" : "--hostfile");
         }
         /* A local master's ipc:// socket is guarded by the file system. */
         if (strncmp(opts->master, "tcp://", 6) == 0 && !keyed &&
             !opts->insecure) {
-            return opt_error(err, errlen, DQ_ERR_USAGE,
+            return dq_fail(err, errlen, DQ_ERR_USAGE,
                              "--worker needs --cluster-key FILE, the key of "
                              "the master's cluster (or --insecure on an "
                              "isolated network)");
@@ -470,22 +438,22 @@ DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
         return DQ_OK;
     }
     if (opts->master != NULL || opts->node_id != 0) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "%s is only for a --worker or a rank of srun or "
                          "mpirun",
                          opts->master != NULL ? "--master" : "--node-id");
     }
     if (opts->listen != NULL && host_list) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--listen waits for workers started by hand: not "
                          "with --hostfile or --hosts");
     }
     if (opts->listen != NULL && opts->nodes < 2) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--listen needs --nodes 2 or more");
     }
     if (opts->listen != NULL && !keyed && !opts->insecure) {
-        return opt_error(err, errlen, DQ_ERR_USAGE,
+        return dq_fail(err, errlen, DQ_ERR_USAGE,
                          "--listen needs --cluster-key FILE (made with "
                          "--gen-cluster-key), or --insecure on an isolated "
                          "network");

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,20 +58,6 @@ struct DqGuard {
     uint64_t last_report_ms;
 };
 
-static void guard_err(char *err, size_t errlen, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void guard_err(char *err, size_t errlen, const char *f, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, f);
-        vsnprintf(err, errlen, f, ap);
-        va_end(ap);
-    }
-}
-
 static uint64_t guard_now_ms(void)
 {
     struct timespec ts;
@@ -89,65 +74,61 @@ DqStatus dq_guard_attach(DqGuard **out, void *ctx, void *sock,
                          char *err, size_t errlen)
 {
     DqGuard *g = calloc(1, sizeof(*g));
+    const char *what;
     int one = 1;
 
     *out = NULL;
     if (g == NULL) {
-        guard_err(err, errlen, "out of memory");
-        return DQ_ERR_NOMEM;
+        return dq_fail(err, errlen, DQ_ERR_NOMEM, "out of memory");
     }
     g->report = report;
     g->opaque = opaque;
     if (secret != NULL) {
+        what = "this libzmq has no CURVE support";
         if (!zmq_has("curve")) {
-            guard_err(err, errlen, "this libzmq has no CURVE support");
             goto fail;
         }
+        what = "malformed cluster key";
         if (public_key == NULL ||
             strlen(secret) != DQ_CLUSTER_KEY_Z85_LEN ||
             strlen(public_key) != DQ_CLUSTER_KEY_Z85_LEN ||
             zmq_z85_decode(g->member_key, public_key) == NULL) {
-            guard_err(err, errlen, "malformed cluster key");
             goto fail;
         }
         g->curve = true;
         memcpy(g->secret, secret, sizeof(g->secret));
         memcpy(g->public_key, public_key, sizeof(g->public_key));
         /* The handler must be there before the first handshake. */
+        what = "ZAP handler";
         g->zap = zmq_socket(ctx, ZMQ_REP);
         if (g->zap == NULL || zmq_bind(g->zap, GUARD_ZAP_ENDPOINT) != 0) {
-            guard_err(err, errlen, "ZAP handler: %s", zmq_strerror(errno));
             goto fail;
         }
+        what = "CURVE options";
         if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
             zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret,
                            DQ_CLUSTER_KEY_Z85_LEN) ||
             zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, GUARD_ZAP_DOMAIN,
                            strlen(GUARD_ZAP_DOMAIN))) {
-            guard_err(err, errlen, "CURVE options: %s", zmq_strerror(errno));
             goto fail;
         }
     }
+    what = "socket monitor";
     if (zmq_socket_monitor(sock, GUARD_MON_ENDPOINT,
                            GUARD_HANDSHAKE_EVENTS) != 0) {
-        guard_err(err, errlen, "socket monitor: %s", zmq_strerror(errno));
         goto fail;
     }
     g->mon = zmq_socket(ctx, ZMQ_PAIR);
     if (g->mon == NULL || zmq_connect(g->mon, GUARD_MON_ENDPOINT) != 0) {
-        guard_err(err, errlen, "socket monitor: %s", zmq_strerror(errno));
         goto fail;
     }
+    what = "guard thread";
     g->stop_rx = zmq_socket(ctx, ZMQ_PAIR);
     g->stop_tx = zmq_socket(ctx, ZMQ_PAIR);
     if (g->stop_rx == NULL || g->stop_tx == NULL ||
         zmq_bind(g->stop_rx, GUARD_STOP_ENDPOINT) != 0 ||
-        zmq_connect(g->stop_tx, GUARD_STOP_ENDPOINT) != 0) {
-        guard_err(err, errlen, "guard: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
-        guard_err(err, errlen, "cannot create the guard thread");
+        zmq_connect(g->stop_tx, GUARD_STOP_ENDPOINT) != 0 ||
+        (errno = pthread_create(&g->thread, NULL, guard_main, g)) != 0) {
         goto fail;
     }
     g->thread_started = true;
@@ -155,6 +136,8 @@ DqStatus dq_guard_attach(DqGuard **out, void *ctx, void *sock,
     return DQ_OK;
 
 fail:
+    dq_fail(err, errlen, DQ_ERR_XPORT_ZMQ, "%s: %s", what,
+            zmq_strerror(errno));
     dq_guard_close(g);
     return DQ_ERR_XPORT_ZMQ;
 }
@@ -172,9 +155,8 @@ DqStatus dq_guard_connect_mode(DqGuard *g, void *sock, char *err,
                        DQ_CLUSTER_KEY_Z85_LEN) ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, g->secret,
                        DQ_CLUSTER_KEY_Z85_LEN)) {
-        guard_err(err, errlen, "CURVE client options: %s",
-                  zmq_strerror(errno));
-        return DQ_ERR_XPORT_ZMQ;
+        return dq_fail(err, errlen, DQ_ERR_XPORT_ZMQ,
+                       "CURVE client options: %s", zmq_strerror(errno));
     }
     return DQ_OK;
 }
@@ -195,7 +177,7 @@ static void report(DqGuard *g, DqGuardEvent ev, const char *addr,
     g->report(g->opaque, ev, addr, why);
 }
 
-/* ---- ZAP (RFC 27) --------------------------------------------------------- */
+/* ---- ZAP (RFC 27) ------------------------------------------------------ */
 
 #define ZAP_FRAMES_MAX 8
 
@@ -268,7 +250,7 @@ static bool zap_serve_one(DqGuard *g)
     return true;
 }
 
-/* ---- the monitor ---------------------------------------------------------- */
+/* ---- the monitor ------------------------------------------------------ */
 
 static void peer_addr(int fd, char *out, size_t len)
 {

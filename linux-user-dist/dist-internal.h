@@ -138,6 +138,12 @@ extern bool dist_have_cluster_key;
  */
 void dist_launch_settle(void);
 
+/*
+ * The address this machine reaches @host by, as an endpoint's host part
+ * ("10.0.0.7", "[fd00::7]"); NULL when @host does not resolve.  g_free().
+ */
+char *dist_source_address(const char *host);
+
 /* Is this master's cluster started from --hostfile/--hosts? */
 bool dist_launch_from_host_list(void);
 

@@ -92,9 +92,11 @@ static bool addr_is_local(const struct sockaddr *sa)
             local = ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
                     ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
         } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *mine =
+                (const struct sockaddr_in6 *)i->ifa_addr;
+
             local = memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr,
-                           &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-                           sizeof(struct in6_addr)) == 0;
+                           &mine->sin6_addr, sizeof(struct in6_addr)) == 0;
         }
     }
     freeifaddrs(ifs);
@@ -130,16 +132,21 @@ static bool host_is_this_machine(const char *host)
     return local;
 }
 
-/* The address this machine uses to reach @host, as an endpoint host. */
-static char *source_address_toward(const char *host)
+char *dist_source_address(const char *host)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+    g_autofree char *bare = NULL;
     struct sockaddr_storage me;
     socklen_t len = sizeof(me);
     char ip[INET6_ADDRSTRLEN];
     char *out = NULL;
     int fd;
 
+    /* An endpoint's IPv6 host comes in brackets; the resolver wants none. */
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        host = bare = g_strndup(host + 1, strlen(host) - 2);
+    }
+    /* Connecting a UDP socket sends nothing; it only picks the route. */
     if (getaddrinfo(host, "9", &hints, &ai) != 0 || ai == NULL) {
         return NULL;
     }
@@ -461,7 +468,7 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
          * workers on other hosts connect to that: a same-host worker must
          * use an address they can reach too, loopback only if none is.
          */
-        src = source_address_toward(node_is_local(k) ? first_remote :
+        src = dist_source_address(node_is_local(k) ? first_remote :
                                     node_host[k]);
         if (src == NULL) {
             dist_node_fail("cannot start node %u on host %s: the host name "

@@ -415,15 +415,9 @@ static void dist_on_shutdown(void *opaque, uint32_t code)
  */
 static char *dist_worker_bind_endpoint(const char *master_ep)
 {
-    g_autofree char *host = NULL;
     const char *h = master_ep + strlen("tcp://");
     const char *colon = strrchr(h, ':');
-    struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
-    struct sockaddr_storage me;
-    socklen_t len = sizeof(me);
-    char ip[INET6_ADDRSTRLEN];
-    char *ep = NULL;
-    int fd;
+    g_autofree char *host = NULL, *src = NULL;
 
     /* A local cluster's private directory holds every node's socket. */
     if (g_str_has_prefix(master_ep, "ipc://")) {
@@ -435,22 +429,8 @@ static char *dist_worker_bind_endpoint(const char *master_ep)
         return NULL;
     }
     host = g_strndup(h, colon - h);
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL) {
-        return NULL;
-    }
-    fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-        getsockname(fd, (struct sockaddr *)&me, &len) == 0 &&
-        getnameinfo((struct sockaddr *)&me, len, ip, sizeof(ip), NULL, 0,
-                    NI_NUMERICHOST) == 0) {
-        ep = g_strdup_printf(me.ss_family == AF_INET6 ? "tcp://[%s]:*"
-                             : "tcp://%s:*", ip);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return ep;
+    src = dist_source_address(host);
+    return src ? g_strdup_printf("tcp://%s:*", src) : NULL;
 }
 
 static DqXport *dist_start_xport(const char *master_ep, char *err,
