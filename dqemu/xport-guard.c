@@ -421,6 +421,13 @@ static void *guard_main(void *arg)
     return NULL;
 }
 
+void dq_guard_detach(DqGuard *g, void *sock)
+{
+    if (g != NULL && sock != NULL) {
+        zmq_socket_monitor(sock, NULL, 0);
+    }
+}
+
 void dq_guard_close(DqGuard *g)
 {
     int zero = 0;

@@ -61,6 +61,14 @@ DqStatus dq_guard_connect_mode(DqGuard *g, void *sock, char *err,
                                size_t errlen);
 
 /*
+ * Stop watching @sock, on the thread that owns it, just before it is
+ * closed: a monitor left attached to a closing socket can keep the
+ * context from ever terminating (seen: zmq_ctx_term() waiting forever).
+ * NULL is a no-op.
+ */
+void dq_guard_detach(DqGuard *g, void *sock);
+
+/*
  * Stop the guard's thread and close its sockets, after the main socket
  * is closed and before its context ends.  NULL is a no-op.
  */

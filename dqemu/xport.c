@@ -56,6 +56,8 @@
 
 /* Linger at close: long enough for a last ack or refusal on loopback. */
 #define XPORT_LINGER_MS     500
+/* How long dq_xport_free() waits for libzmq's context to end. */
+#define XPORT_TERM_WAIT_MS  3000
 /* Largest request an application thread encodes on its own stack. */
 #define XPORT_DIRECT_MAX    256
 /* Messages read per poll round, so timers run under a flood. */
@@ -1378,6 +1380,7 @@ static void *io_main(void *opaque)
         timers(x);
     }
     pthread_mutex_lock(&x->sock_lock);
+    dq_guard_detach(x->guard, x->sock);
     zmq_setsockopt(x->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_close(x->sock);
     x->sock = NULL;
@@ -1963,6 +1966,83 @@ DqStatus dq_xport_wait_shutdown(DqXport *x, unsigned timeout_ms,
     return st;
 }
 
+/* A context being terminated on a thread of its own (term_ctx_bounded). */
+typedef struct DqCtxTerm {
+    void *ctx;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    bool abandoned;             /* the waiter left: the thread frees this */
+} DqCtxTerm;
+
+static void *ctx_term_main(void *opaque)
+{
+    DqCtxTerm *t = opaque;
+    bool abandoned;
+
+    zmq_ctx_term(t->ctx);
+    pthread_mutex_lock(&t->lock);
+    t->done = true;
+    abandoned = t->abandoned;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    if (abandoned) {
+        pthread_mutex_destroy(&t->lock);
+        pthread_cond_destroy(&t->cond);
+        free(t);
+    }
+    return NULL;
+}
+
+/*
+ * zmq_ctx_term(), but waiting at most XPORT_TERM_WAIT_MS.  libzmq 4.3.4
+ * can wait forever here after every socket is closed when peers vanish
+ * while it closes (seen on a loaded machine: 8 ASan dsm-test nodes
+ * ending together, one stuck with no timer armed in libzmq's threads).
+ * Past the bound the context is left to the process's exit; all our
+ * sockets are closed by then, so nothing of ours is lost.
+ */
+static void term_ctx_bounded(void *ctx)
+{
+    DqCtxTerm *t = calloc(1, sizeof(*t));
+    struct timespec dl;
+    pthread_condattr_t ca;
+    pthread_t th;
+    bool done;
+
+    if (t == NULL) {
+        zmq_ctx_term(ctx);
+        return;
+    }
+    t->ctx = ctx;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&th, NULL, ctx_term_main, t) != 0) {
+        zmq_ctx_term(ctx);
+        t->done = true;
+    } else {
+        deadline_ts(&dl, XPORT_TERM_WAIT_MS);
+        pthread_mutex_lock(&t->lock);
+        while (!t->done &&
+               pthread_cond_timedwait(&t->cond, &t->lock, &dl) == 0) {
+        }
+        done = t->done;
+        t->abandoned = !done;
+        pthread_mutex_unlock(&t->lock);
+        if (!done) {
+            pthread_detach(th);
+            return;             /* the thread frees t if it ever ends */
+        }
+        pthread_join(th, NULL);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->cond);
+    free(t);
+}
+
 void dq_xport_free(DqXport *x)
 {
     DqXportOut *o;
@@ -1986,13 +2066,14 @@ void dq_xport_free(DqXport *x)
         pthread_join(x->io_thread, NULL);
     } else {
         if (x->sock != NULL) {
+            dq_guard_detach(x->guard, x->sock);
             zmq_setsockopt(x->sock, ZMQ_LINGER, &linger, sizeof(linger));
             zmq_close(x->sock);
         }
         dq_guard_close(x->guard);
     }
     if (x->ctx != NULL) {
-        zmq_ctx_term(x->ctx);
+        term_ctx_bounded(x->ctx);
     }
     while ((o = x->outq_head) != NULL) {
         x->outq_head = o->next;
