@@ -133,7 +133,12 @@ struct DqXport {
     pthread_mutex_t sock_lock;
     int zmq_fd;                 /* ZMQ_FD of sock */
     DqGuard *guard;             /* CURVE, ZAP, handshake monitor */
-    /* I/O thread only: where the message being handled came from. */
+    /*
+     * I/O thread only: the message being handled, to find where it came
+     * from should it be refused (looked up then, not for every message),
+     * or that address already, for a message held back by rx_delay_us.
+     */
+    zmq_msg_t *rx_frame;
     const char *rx_addr;
     DqXportHeld *held_head, *held_tail; /* I/O thread: delayed input */
     int wake_fd;
@@ -600,6 +605,24 @@ static size_t build_table(DqXport *x, uint8_t *out, size_t cap)
     return off;
 }
 
+/* Where a received frame came from, for refusals. */
+static const char *frame_addr(zmq_msg_t *m)
+{
+    const char *a = zmq_msg_gets(m, "Peer-Address");
+
+    return a != NULL && *a != '\0' ? a : "a local socket";
+}
+
+/* Where the message being handled came from.  Context: I/O thread. */
+static const char *rx_peer(DqXport *x)
+{
+    if (x->rx_addr != NULL) {
+        return x->rx_addr;
+    }
+    return x->rx_frame != NULL ? frame_addr(x->rx_frame) :
+           "an unknown address";
+}
+
 /*
  * A connection or a join from @addr was turned away: remember it for the
  * start-up's error and tell the application.  The cluster goes on
@@ -650,7 +673,7 @@ static void refuse(DqXport *x, const uint8_t *rid, size_t rid_len,
     }
     fmt(why, sizeof(why), "not a member of this cluster (refused node %u: "
         "%s%s)", node, dq_join_refuse_str(reason), detail);
-    note_refused(x, x->rx_addr ? x->rx_addr : "an unknown address", why);
+    note_refused(x, rx_peer(x), why);
 }
 
 /* Master: a JOIN_REQ from routing id @rid.  Context: I/O thread. */
@@ -849,7 +872,7 @@ static void handle_undecodable(DqXport *x, const uint8_t *rid, size_t rid_len,
         len < DQ_PROTO_HDR_SIZE) {
         fmt(why, sizeof(why), "not a member of this cluster (a message "
             "that does not decode: %s)", dq_status_str(st));
-        note_refused(x, x->rx_addr ? x->rx_addr : "an unknown address", why);
+        note_refused(x, rx_peer(x), why);
         return;
     }
     type = data[DQ_HDR_OFF_TYPE] | (unsigned)data[DQ_HDR_OFF_TYPE + 1] << 8;
@@ -1008,13 +1031,6 @@ static void handle_rx(DqXport *x, const uint8_t *rid, size_t rid_len,
     }
 }
 
-/* Where a received frame came from, for refusals. */
-static const char *frame_addr(zmq_msg_t *m)
-{
-    const char *a = zmq_msg_gets(m, "Peer-Address");
-
-    return a != NULL && *a != '\0' ? a : "a local socket";
-}
 
 /* Keep a copy of a received message until the simulated delay is over. */
 static void hold_rx(DqXport *x, const char *addr, const uint8_t *rid,
@@ -1113,11 +1129,11 @@ static void drain_socket(DqXport *x)
                         zmq_msg_size(&f[1]),
                         nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
             } else {
-                x->rx_addr = frame_addr(&f[1]);
+                x->rx_frame = &f[1];
                 handle_rx(x, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]),
                           zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
                           nf == 3 ? zmq_msg_data(&f[2]) : NULL, sz);
-                x->rx_addr = NULL;
+                x->rx_frame = NULL;
             }
         }
         for (i = 0; i < nf && i < 3; i++) {

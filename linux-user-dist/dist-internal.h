@@ -149,10 +149,24 @@ bool dist_launch_from_host_list(void);
 
 /*
  * Master, service thread: start nodes 1..N-1 of the host list, each
- * told to join @endpoint's port (tcp://ADDR:PORT), with the QEMU options
- * @tmpl; forward their output.
+ * told to join @endpoint's port (tcp://ADDR:PORT); forward their output.
  */
-void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count);
+void dist_launch_workers(const char *endpoint);
+
+/*
+ * Start @av (NULL-terminated; a path, or a name looked up in PATH) as a
+ * process that is not the master's child, with stdin @in_fd and stdout
+ * and stderr @out_fd (-1: ours), in a process group of its own if
+ * @own_group.  Returns its pid, or -1 with errno set.
+ */
+pid_t dist_start_detached(char **av, int in_fd, int out_fd, bool own_group);
+
+/*
+ * Append what makes a dqemu process worker node @k of this master's
+ * cluster at @endpoint to @av (strings to g_free): the master's QEMU
+ * options, --worker, --master, --node-id, --nodes.
+ */
+void dist_node_worker_args(GPtrArray *av, const char *endpoint, unsigned k);
 
 /* Master: every worker is in; a launched worker ending is no start-up
  * failure any more. */

@@ -314,12 +314,7 @@ static bool node_is_local(unsigned k)
     return strcmp(node_host[k], node_host[0]) == 0;
 }
 
-/*
- * Start node @k with @av, its stdin and stdout/stderr given.  The process
- * must not be a child of the master (the guest could wait for it): a
- * short-lived middle process starts it, so it belongs to init.
- */
-static pid_t launch_process(char **av, int in_fd, int out_fd)
+pid_t dist_start_detached(char **av, int in_fd, int out_fd, bool own_group)
 {
     int pidpipe[2];
     pid_t pid, child = -1;
@@ -329,23 +324,39 @@ static pid_t launch_process(char **av, int in_fd, int out_fd)
     }
     fflush(stdout);
     fflush(stderr);
+    /*
+     * The process must not be a child of the master: the guest's wait(-1)
+     * would reap it and its exit would raise SIGCHLD in the guest.  A
+     * short-lived middle process (a clone child without exit signal,
+     * which the guest cannot wait for either) starts it and exits, so it
+     * belongs to init.  Its pid comes back through a pipe.  Between clone
+     * and exec only async-signal-safe calls: the master has threads.
+     */
     pid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, 0ul);
     if (pid == 0) {
         pid_t grandchild = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL,
                                    NULL, NULL, 0ul);
 
         if (grandchild == 0) {
+            static const char msg[] = "dqemu: cannot start a node: ";
             sigset_t none;
 
             dup2(in_fd, 0);
-            dup2(out_fd, 1);
-            dup2(out_fd, 2);
+            if (out_fd >= 0) {
+                dup2(out_fd, 1);
+                dup2(out_fd, 2);
+            }
+            /* The service thread blocks every signal; QEMU must not. */
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, NULL);
-            /* Its own group: a Ctrl-C at the terminal is the master's. */
-            setpgid(0, 0);
+            if (own_group) {
+                setpgid(0, 0);
+            }
             execvp(av[0], av);
-            dprintf(2, "cannot run %s: %s\n", av[0], strerror(errno));
+            if (write(2, msg, sizeof(msg) - 1) < 0 ||
+                write(2, av[0], strlen(av[0])) < 0 || write(2, "\n", 1) < 0) {
+                /* nothing more to say */
+            }
             _exit(127);
         }
         if (write(pidpipe[1], &grandchild, sizeof(grandchild)) < 0) {
@@ -439,7 +450,7 @@ static void *launch_forwarder(void *arg)
     return NULL;
 }
 
-void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
+void dist_launch_workers(const char *endpoint)
 {
     const char *port = strrchr(endpoint, ':');
     g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
@@ -457,10 +468,10 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
     }
     for (k = 1; k < dist_node_count; k++) {
         g_autofree char *src = NULL, *master_ep = NULL;
-        char id[16], nodes[16], err[DQ_ERRBUF_SIZE];
-        GPtrArray *args = g_ptr_array_new();
+        g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+        char err[DQ_ERRBUF_SIZE];
         char **av = NULL;
-        int in[2], out[2], i;
+        int in[2], out[2];
         pid_t pid;
 
         /*
@@ -473,30 +484,15 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
         if (src == NULL) {
             dist_node_fail("cannot start node %u on host %s: the host name "
                            "does not resolve", k, node_host[k]);
-            g_ptr_array_free(args, true);
             return;
         }
         master_ep = g_strdup_printf("tcp://%s%s", src, port);
-        snprintf(id, sizeof(id), "%u", k);
-        snprintf(nodes, sizeof(nodes), "%u", dist_node_count);
-        for (i = 0; i < tmpl_count; i++) {
-            g_ptr_array_add(args, tmpl[i]);
-        }
-        g_ptr_array_add(args, (char *)"--worker");
-        g_ptr_array_add(args, (char *)"--master");
-        g_ptr_array_add(args, master_ep);
-        g_ptr_array_add(args, (char *)"--node-id");
-        g_ptr_array_add(args, id);
-        g_ptr_array_add(args, (char *)"--nodes");
-        g_ptr_array_add(args, nodes);
-        g_ptr_array_add(args, (char *)"--cluster-key-stdin");
+        dist_node_worker_args(args, master_ep, k);
+        g_ptr_array_add(args, g_strdup("--cluster-key-stdin"));
         g_ptr_array_add(args, NULL);
         if (node_is_local(k)) {
-            av = g_new0(char *, args->len + 1);
-            av[0] = g_strdup(self);
-            for (i = 0; i < (int)args->len - 1; i++) {
-                av[i + 1] = g_strdup(args->pdata[i]);
-            }
+            g_ptr_array_insert(args, 0, g_strdup(self));
+            av = (char **)g_ptr_array_steal(args, NULL);
         } else if (dq_launcher_argv(dist_options.launcher ?
                                     dist_options.launcher :
                                     DQ_LAUNCHER_DEFAULT, node_host[k],
@@ -505,15 +501,13 @@ void dist_launch_workers(const char *endpoint, char **tmpl, int tmpl_count)
                                     (const char *const *)args->pdata, &av,
                                     err, sizeof(err)) != DQ_OK) {
             dist_node_fail("--launcher: %s", err);
-            g_ptr_array_free(args, true);
             return;
         }
-        g_ptr_array_free(args, true);
         if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
             dist_node_fail("cannot start node %u: %s", k, strerror(errno));
             return;
         }
-        pid = launch_process(av, in[0], out[1]);
+        pid = dist_start_detached(av, in[0], out[1], true);
         if (node_is_local(k)) {
             g_strfreev(av);
         } else {

@@ -287,10 +287,8 @@ static void dist_master_answer_config(const DqMsg *msg)
     dist_wr_free(&mine);
 }
 
-static void dist_master_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-
 /* Any thread: record the first cluster failure and wake the service thread. */
-static void dist_master_fail(const char *fmt, ...)
+void dist_node_fail(const char *fmt, ...)
 {
     va_list ap;
 
@@ -304,17 +302,6 @@ static void dist_master_fail(const char *fmt, ...)
     qemu_cond_broadcast(&ready_cond);
     qemu_mutex_unlock(&ready_lock);
     dist_service_kick();
-}
-
-void dist_node_fail(const char *fmt, ...)
-{
-    char msg[sizeof(cluster_failure)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    dist_master_fail("%s", msg);
 }
 
 /* ---- transport callbacks (I/O thread) ----------------------------------- */
@@ -383,7 +370,7 @@ static void dist_on_peer_failed(void *opaque, unsigned node, const char *why)
         return;     /* workers leave as we asked them to */
     }
     if (dist_node_id == 0) {
-        dist_master_fail("node %u failed (%s)", node, why);
+        dist_node_fail("node %u failed (%s)", node, why);
     } else if (node == 0) {
         fflush(stdout);
         fprintf(stderr, "dqemu-" TARGET_NAME ": node %u: lost contact with "
@@ -542,104 +529,46 @@ void dist_node_note_args(int argc, char **argv, int prog_index,
     }
 }
 
-/*
- * In a freshly cloned child: become worker node with arguments @av.
- * Only async-signal-safe calls: the master has other threads.
- */
-static void G_NORETURN dist_worker_exec(GPtrArray *av)
+void dist_node_worker_args(GPtrArray *av, const char *endpoint, unsigned k)
 {
-    static const char msg[] = "dqemu: cannot start a worker node\n";
-    sigset_t none;
-    int fd = open("/dev/null", O_RDONLY);
+    int i;
 
-    /* The guest's stdin is the master's; a worker reads nothing. */
-    if (fd >= 0) {
-        dup2(fd, 0);
-        close(fd);
+    for (i = 0; i < worker_argc_template; i++) {
+        g_ptr_array_add(av, g_strdup(worker_argv_template[i]));
     }
-    /* The service thread blocks every signal; QEMU must not. */
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execv("/proc/self/exe", (char **)av->pdata);
-    if (write(2, msg, sizeof(msg) - 1) < 0) {
-        /* nothing more to say */
-    }
-    _exit(EXIT_FAILURE);
+    g_ptr_array_add(av, g_strdup("--worker"));
+    g_ptr_array_add(av, g_strdup("--master"));
+    g_ptr_array_add(av, g_strdup(endpoint));
+    g_ptr_array_add(av, g_strdup("--node-id"));
+    g_ptr_array_add(av, g_strdup_printf("%u", k));
+    g_ptr_array_add(av, g_strdup("--nodes"));
+    g_ptr_array_add(av, g_strdup_printf("%u", dist_node_count));
 }
 
 static void dist_spawn_workers(const char *endpoint)
 {
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     unsigned k;
 
     for (k = 1; k < dist_node_count; k++) {
-        char id[16], nodes[16];
-        GPtrArray *av = g_ptr_array_new();
-        int pidpipe[2];
+        g_autoptr(GPtrArray) av = g_ptr_array_new_with_free_func(g_free);
         pid_t pid;
-        int i;
 
-        snprintf(id, sizeof(id), "%u", k);
-        snprintf(nodes, sizeof(nodes), "%u", dist_node_count);
-        g_ptr_array_add(av, (char *)"/proc/self/exe");
-        for (i = 0; i < worker_argc_template; i++) {
-            g_ptr_array_add(av, worker_argv_template[i]);
-        }
-        g_ptr_array_add(av, (char *)"--worker");
-        g_ptr_array_add(av, (char *)"--master");
-        g_ptr_array_add(av, (char *)endpoint);
-        g_ptr_array_add(av, (char *)"--node-id");
-        g_ptr_array_add(av, id);
-        g_ptr_array_add(av, (char *)"--nodes");
-        g_ptr_array_add(av, nodes);
+        g_ptr_array_add(av, g_strdup("/proc/self/exe"));
+        dist_node_worker_args(av, endpoint, k);
         g_ptr_array_add(av, NULL);
-
-        fflush(stdout);
-        fflush(stderr);
-        if (pipe2(pidpipe, O_CLOEXEC) < 0) {
-            dist_master_fail("cannot start worker node %u: %s", k,
-                             strerror(errno));
-            g_ptr_array_free(av, true);
-            return;
-        }
-        /*
-         * The worker must not be a child of the master: the guest's
-         * wait(-1) would reap it and its exit would raise SIGCHLD in the
-         * guest.  A short-lived middle process (a clone child without
-         * exit signal, which the guest cannot wait for either) starts it
-         * and exits, so the worker belongs to init.  Its pid comes back
-         * through a pipe: the master kills workers by pid on failure.
-         */
-        pid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, 0ul);
-        if (pid == 0) {
-            pid_t worker = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL,
-                                   NULL, NULL, 0ul);
-
-            if (worker == 0) {
-                dist_worker_exec(av);
-            }
-            if (write(pidpipe[1], &worker, sizeof(worker)) < 0) {
-                /* the master sees a short read */
-            }
-            _exit(0);
-        }
-        close(pidpipe[1]);
-        if (pid > 0) {
-            pid_t worker = -1;
-
-            waitpid(pid, NULL, __WALL);
-            if (read(pidpipe[0], &worker, sizeof(worker)) != sizeof(worker)) {
-                worker = -1;
-            }
-            pid = worker;
-        }
-        close(pidpipe[0]);
-        g_ptr_array_free(av, true);
+        /* The guest's stdin is the master's; a worker reads nothing. */
+        pid = devnull < 0 ? -1 :
+              dist_start_detached((char **)av->pdata, devnull, -1, false);
         if (pid < 0) {
-            dist_master_fail("cannot start worker node %u: %s", k,
-                             strerror(errno));
-            return;
+            dist_node_fail("cannot start worker node %u: %s", k,
+                           strerror(errno));
+            break;
         }
         worker_pids[k] = pid;
+    }
+    if (devnull >= 0) {
+        close(devnull);
     }
 }
 
@@ -760,8 +689,7 @@ static void *dist_master_service(void *arg)
 
     rcu_register_thread();
     if (dist_launch_from_host_list()) {
-        dist_launch_workers(endpoint, worker_argv_template,
-                            worker_argc_template);
+        dist_launch_workers(endpoint);
     } else if (!dist_options.listen) {
         dist_spawn_workers(endpoint);
     }
@@ -877,22 +805,20 @@ void dist_node_master_start(CPUArchState *env)
     while (workers_ready < dist_node_count - 1 && !cluster_failed) {
         if (get_clock() > deadline) {
             qemu_mutex_unlock(&ready_lock);
-            dist_master_fail("workers joined but %u of %u never became "
-                             "ready within %u ms",
-                             dist_node_count - 1 - workers_ready,
-                             dist_node_count - 1, DIST_READY_TIMEOUT_MS);
+            dist_node_fail("workers joined but %u of %u never became "
+                           "ready within %u ms",
+                           dist_node_count - 1 - workers_ready,
+                           dist_node_count - 1, DIST_READY_TIMEOUT_MS);
             qemu_mutex_lock(&ready_lock);
             break;
         }
         qemu_cond_timedwait(&ready_cond, &ready_lock, 100);
     }
-    qemu_mutex_unlock(&ready_lock);
+    /* A failure is the service thread's to report; it exits the process. */
     if (!cluster_failed) {
         dist_launch_cluster_ready();
         dist_forget_socket_dir();
     }
-    /* A failure is the service thread's to report; it exits the process. */
-    qemu_mutex_lock(&ready_lock);
     while (cluster_failed) {
         qemu_cond_wait(&ready_cond, &ready_lock);
     }
@@ -913,8 +839,8 @@ void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
                        sizeof(buf), DQ_XPORT_WAIT_FOREVER);
         if (st != DQ_OK && st != DQ_ERR_XPORT_SHUTDOWN) {
             /* The node failed: the failure path ends the cluster. */
-            dist_master_fail("node %u did not take a change: %s", k,
-                             dq_status_str(st));
+            dist_node_fail("node %u did not take a change: %s", k,
+                           dq_status_str(st));
         }
     }
 }
