@@ -125,6 +125,12 @@ void dist_node_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /* ---- start-up and launching (dist-launch.c) ----------------------------- */
 
+/*
+ * A bad option, setting or key at start-up: print it naming dqemu, point
+ * at --help and exit 1.  Context: start-up, before any node is started.
+ */
+void G_NORETURN dist_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
 #include "clusterkey.h"
 
 /* The cluster's key, when this node has one (file, stdin or fresh). */

@@ -44,22 +44,6 @@ typedef struct LaunchedNode {
 static LaunchedNode launched[DQ_MAX_NODES];
 static bool launch_cluster_ready;
 
-static void G_NORETURN launch_usage_error(const char *fmt, ...)
-    G_GNUC_PRINTF(1, 2);
-
-static void G_NORETURN launch_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fflush(stdout);
-    fprintf(stderr, "dqemu-" TARGET_NAME ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(EXIT_FAILURE);
-}
-
 static const char *launch_getenv(const char *name)
 {
     return getenv(name);
@@ -176,7 +160,7 @@ static void settle_key(void)
         if (dq_cluster_key_generate(&k, err, sizeof(err)) != DQ_OK ||
             dq_cluster_key_write_file(dist_options.gen_cluster_key, &k, err,
                                       sizeof(err)) != DQ_OK) {
-            launch_usage_error("--gen-cluster-key: %s", err);
+            dist_usage_error("--gen-cluster-key: %s", err);
         }
         printf("dqemu-" TARGET_NAME ": wrote a new cluster key to %s "
                "(mode 0600); give it to every node with --cluster-key %s\n",
@@ -185,14 +169,14 @@ static void settle_key(void)
     }
     /* The contradiction first: it says more than the file's state. */
     if (dist_options.insecure && dist_options.cluster_key != NULL) {
-        launch_usage_error("--insecure turns authentication off: not with "
-                           "--cluster-key");
+        dist_usage_error("--insecure turns authentication off: not with "
+                         "--cluster-key");
     }
     /* Checked in every mode, also where it would not be needed. */
     if (dist_options.cluster_key != NULL) {
         if (dq_cluster_key_load(dist_options.cluster_key, &dist_cluster_key,
                                 err, sizeof(err)) != DQ_OK) {
-            launch_usage_error("--cluster-key: %s", err);
+            dist_usage_error("--cluster-key: %s", err);
         }
         dist_have_cluster_key = true;
     }
@@ -210,39 +194,39 @@ static void settle_rank(void)
     DqRank r;
 
     if (dq_rank_from_env(launch_getenv, &r, err, sizeof(err)) != DQ_OK) {
-        launch_usage_error("%s", err);
+        dist_usage_error("%s", err);
     }
     if (r.source == DQ_RANK_NONE || dist_options.worker) {
         return;
     }
     if (dist_options.listen || dist_options.hostfile || dist_options.hosts) {
-        launch_usage_error("this is rank %u of %u under %s: its cluster is "
-                           "the job's, not --listen, --hostfile or --hosts",
-                           r.rank, r.size, dq_rank_source_str(r.source));
+        dist_usage_error("this is rank %u of %u under %s: its cluster is "
+                         "the job's, not --listen, --hostfile or --hosts",
+                         r.rank, r.size, dq_rank_source_str(r.source));
     }
     if (dist_options.master != NULL) {
         snprintf(endpoint, sizeof(endpoint), "%s", dist_options.master);
     } else if (r.source == DQ_RANK_SLURM && r.slurm_nodelist && r.slurm_ids) {
         if (dq_slurm_nodelist_first(r.slurm_nodelist, host, sizeof(host),
                                     err, sizeof(err)) != DQ_OK) {
-            launch_usage_error("SLURM_STEP_NODELIST: %s", err);
+            dist_usage_error("SLURM_STEP_NODELIST: %s", err);
         }
         g_autofree char *ep = g_strdup_printf(
             "tcp://%s:%u", host,
             dq_slurm_master_port(r.slurm_job_id, r.slurm_step_id));
 
         if (strlen(ep) >= sizeof(endpoint)) {
-            launch_usage_error("SLURM_STEP_NODELIST: the first host's name "
-                               "is too long for an endpoint");
+            dist_usage_error("SLURM_STEP_NODELIST: the first host's name "
+                             "is too long for an endpoint");
         }
         pstrcpy(endpoint, sizeof(endpoint), ep);
     } else {
-        launch_usage_error("rank %u of %u under %s needs --master "
-                           "tcp://HOST:PORT (the host rank 0 runs on)",
-                           r.rank, r.size, dq_rank_source_str(r.source));
+        dist_usage_error("rank %u of %u under %s needs --master "
+                         "tcp://HOST:PORT (the host rank 0 runs on)",
+                         r.rank, r.size, dq_rank_source_str(r.source));
     }
     if (strncmp(endpoint, "tcp://", 6) != 0) {
-        launch_usage_error("--master: ranks meet over tcp://HOST:PORT");
+        dist_usage_error("--master: ranks meet over tcp://HOST:PORT");
     }
     dist_options.nodes = r.size;
     if (r.rank == 0) {
@@ -272,23 +256,23 @@ static void settle_host_list(void)
                           sizeof(err)) :
          dq_hosts_parse(dist_options.hosts, &host_list, err, sizeof(err));
     if (st != DQ_OK) {
-        launch_usage_error("%s: %s", dist_options.hostfile ? "--hostfile" :
-                           "--hosts", err);
+        dist_usage_error("%s: %s", dist_options.hostfile ? "--hostfile" :
+                         "--hosts", err);
     }
     /* --nodes N takes the first N slots; without it, every slot. */
     if (dq_hostlist_assign(&host_list, dist_options.nodes > 1 ?
                            dist_options.nodes : 0, node_host, &count, err,
                            sizeof(err)) != DQ_OK) {
-        launch_usage_error("%s: %s", dist_options.hostfile ? "--hostfile" :
-                           "--hosts", err);
+        dist_usage_error("%s: %s", dist_options.hostfile ? "--hostfile" :
+                         "--hosts", err);
     }
     if (!host_is_this_machine(node_host[0])) {
-        launch_usage_error("%s: the first host, %s, must be this machine: "
-                           "node 0, the master, runs where dqemu-"
-                           TARGET_NAME " is started (put this host first, "
-                           "by name or as localhost)",
-                           dist_options.hostfile ? "--hostfile" : "--hosts",
-                           node_host[0]);
+        dist_usage_error("%s: the first host, %s, must be this machine: "
+                         "node 0, the master, runs where dqemu-"
+                         TARGET_NAME " is started (put this host first, "
+                         "by name or as localhost)",
+                         dist_options.hostfile ? "--hostfile" : "--hosts",
+                         node_host[0]);
     }
     dist_options.nodes = count;
     host_list_run = count > 1;
@@ -598,7 +582,7 @@ void dist_launch_worker_key(void)
     line[len] = '\0';
     if (dq_cluster_key_parse(line, &dist_cluster_key, err, sizeof(err))
         != DQ_OK) {
-        launch_usage_error("--cluster-key-stdin: %s", err);
+        dist_usage_error("--cluster-key-stdin: %s", err);
     }
     dist_have_cluster_key = true;
     sigfillset(&all);

@@ -37,11 +37,17 @@ DqOptions dist_options;
 DqStats dist_stats;
 int64_t dist_start_time_ns;
 
-static void G_NORETURN dist_usage_error(const char *msg)
+void dist_usage_error(const char *fmt, ...)
 {
-    fprintf(stderr, "dqemu-" TARGET_NAME ": %s\n"
-            "Try 'dqemu-" TARGET_NAME " --help' for more information.\n",
-            msg);
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "dqemu-" TARGET_NAME ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'dqemu-" TARGET_NAME " --help' for more "
+            "information.\n");
     exit(EXIT_FAILURE);
 }
 
@@ -57,7 +63,7 @@ bool dist_parse_option(const char *name, int argc, char **argv, int *optind)
     dq_options_init(&scratch);
     if (dq_options_parse(&scratch, name, next, &consumed, err, sizeof(err))
         != DQ_OK) {
-        dist_usage_error(err);
+        dist_usage_error("%s", err);
     }
     if (consumed == 0) {
         return false;
@@ -150,7 +156,7 @@ static void dist_settle_options(void)
     dq_options_init(&dist_options);
     if (dq_options_from_env(&dist_options, dist_getenv, err, sizeof(err))
         != DQ_OK) {
-        dist_usage_error(err);
+        dist_usage_error("%s", err);
     }
     for (i = 0; i < dist_arg_option_count; i++) {
         DistArgOption *o = &dist_arg_options[i];
@@ -158,7 +164,7 @@ static void dist_settle_options(void)
         /* Already checked in dist_parse_option(); cannot fail now. */
         if (dq_options_parse(&dist_options, o->name, o->value, &consumed,
                              err, sizeof(err)) != DQ_OK) {
-            dist_usage_error(err);
+            dist_usage_error("%s", err);
         }
         assert(consumed > 0);
     }
@@ -167,7 +173,7 @@ static void dist_settle_options(void)
     dist_arg_option_count = 0;
     dist_launch_settle();
     if (dq_options_validate(&dist_options, err, sizeof(err)) != DQ_OK) {
-        dist_usage_error(err);
+        dist_usage_error("%s", err);
     }
 }
 
