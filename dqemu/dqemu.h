@@ -102,6 +102,7 @@ DqStatus dq_fail(char *err, size_t errlen, DqStatus status,
 typedef struct DqOptions {
     unsigned nodes;         /* --nodes N: cluster size, master included */
     bool stats;             /* --stats: print statistics at exit */
+    const char *stats_json; /* --stats-json FILE: write them as JSON too */
     int placement;          /* --placement: a DqSchedPolicy (dq-sched.h) */
     unsigned cpus_per_node; /* --cpus-per-node N; 0: the host's count */
     const char *listen;     /* --listen: master endpoint for hand-started
@@ -198,7 +199,9 @@ bool dq_options_describe(size_t index, DqOptionInfo *out);
     X(atomic_step_ns,  "ns",      "their time, cluster-wide lock included") \
     X(atomic_pauses,   "pauses",  "times stopped for another node's step") \
     X(atomic_pause_ns, "ns",      "time stopped for other nodes' steps")  \
-    X(wall_time_ns,    "ns",      "time from start to exit")
+    X(wall_time_ns,    "ns",      "time from start to exit")            \
+    X(thread_ns,       "ns",                                               \
+      "guest threads' lifetime on this node, summed")
 
 typedef struct DqStats {
 #define DQ_STATS_FIELD(name, unit, help) uint64_t name;
@@ -212,5 +215,18 @@ typedef struct DqStats {
 
 /* Print @stats of node @node, one "name value unit" line per counter. */
 void dq_stats_print(FILE *out, unsigned node, const DqStats *stats);
+
+/* Print @stats as one JSON object, {"threads_run": N, ...}, list order. */
+void dq_stats_print_json(FILE *out, const DqStats *stats);
+
+/* Add every counter of @add to @sum (neither may change meanwhile). */
+void dq_stats_sum(DqStats *sum, const DqStats *add);
+
+/*
+ * Print @s as a JSON string, quotes included: '"', '\\' and control
+ * characters escaped, other bytes as they are (dqemu's own text is UTF-8
+ * or ASCII).
+ */
+void dq_json_print_string(FILE *out, const char *s);
 
 #endif /* DQEMU_H */

@@ -2058,6 +2058,46 @@ void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c)
             node, off > 0 ? line : " none");
 }
 
+void dq_dsm_counters_print_json(FILE *out, const DqDsmCounters *c)
+{
+    const char *sep = "";
+    unsigned i;
+
+    fputc('{', out);
+#define DQ_DSM_COUNTER_JSON(name, unit, help)                               \
+    fprintf(out, "\"%s\": %" PRIu64 ", ", #name, c->name);
+    DQ_DSM_COUNTER_LIST(DQ_DSM_COUNTER_JSON)
+#undef DQ_DSM_COUNTER_JSON
+    fputs("\"fault_hist_us\": [", out);
+    for (i = 0; i < DQ_DSM_HIST_BUCKETS; i++) {
+        if (c->fault_hist[i] == 0) {
+            continue;
+        }
+        /* The edges dq_dsm_hist_bucket() puts a latency between. */
+        fprintf(out, "%s[%llu, ", sep, i == 0 ? 0ull : 1ull << i);
+        if (i == DQ_DSM_HIST_BUCKETS - 1) {
+            fputs("null", out);
+        } else {
+            fprintf(out, "%llu", 1ull << (i + 1));
+        }
+        fprintf(out, ", %" PRIu64 "]", c->fault_hist[i]);
+        sep = ", ";
+    }
+    fputs("]}", out);
+}
+
+void dq_dsm_counters_sum(DqDsmCounters *sum, const DqDsmCounters *add)
+{
+    unsigned i;
+
+#define DQ_DSM_COUNTER_SUM(name, unit, help) sum->name += add->name;
+    DQ_DSM_COUNTER_LIST(DQ_DSM_COUNTER_SUM)
+#undef DQ_DSM_COUNTER_SUM
+    for (i = 0; i < DQ_DSM_HIST_BUCKETS; i++) {
+        sum->fault_hist[i] += add->fault_hist[i];
+    }
+}
+
 /*
  * Every lease is over: have the I/O thread answer the recalls still held
  * back (homes elsewhere may wait for them), for a bounded time.  What is

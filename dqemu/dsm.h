@@ -322,6 +322,16 @@ unsigned dq_dsm_hist_bucket(uint64_t ns);
 void dq_dsm_counters_print(FILE *out, unsigned node, const DqDsmCounters *c);
 
 /*
+ * Print @c as one JSON object: every counter by name, then
+ * "fault_hist_us": [[lo, hi, count], ...] for the non-empty buckets, in
+ * microseconds, lo included, hi excluded (null for the open last one).
+ */
+void dq_dsm_counters_print_json(FILE *out, const DqDsmCounters *c);
+
+/* Add every counter and bucket of @add to @sum. */
+void dq_dsm_counters_sum(DqDsmCounters *sum, const DqDsmCounters *add);
+
+/*
  * Stop the engine and forget the region; its memory keeps its last
  * protections.  A transport dq_dsm_start() made is freed (call
  * dq_xport_shutdown / wait_shutdown first to leave the cluster in

@@ -214,6 +214,12 @@ static DqStatus set_stats(DqOptions *opts, const char *value, const char *what,
     return set_flag(&opts->stats, value, what, err, errlen);
 }
 
+static DqStatus set_stats_json(DqOptions *opts, const char *value,
+                               const char *what, char *err, size_t errlen)
+{
+    return set_text(&opts->stats_json, value, what, err, errlen);
+}
+
 static DqStatus set_worker(DqOptions *opts, const char *value,
                            const char *what, char *err, size_t errlen)
 {
@@ -290,6 +296,8 @@ static const DqOptionDesc dq_option_table[] = {
       "run the program on N nodes, master included (default 1)" },
     { "stats", "DQEMU_STATS", NULL, set_stats,
       "print per-node statistics to stderr at exit" },
+    { "stats-json", "DQEMU_STATS_JSON", "FILE", set_stats_json,
+      "write every node's statistics to FILE as JSON at exit" },
     { "placement", "DQEMU_PLACEMENT", "POLICY", set_placement,
       "where new threads run: round-robin (default), master, fill, spread" },
     { "cpus-per-node", "DQEMU_CPUS_PER_NODE", "N", set_cpus_per_node,

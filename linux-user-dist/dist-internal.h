@@ -12,6 +12,7 @@
  *                   SIGSEGV, protection and syscall-buffer hooks
  *   dist-thread.c   remote threads and their proxies on the master
  *   dist-syscall.c  where each system call runs
+ *   dist-stats.c    thread_ns, the --stats and --stats-json reports
  *   dist-wire.h     the little-endian encoding of our CALL payloads
  */
 #ifndef LINUX_USER_DIST_INTERNAL_H
@@ -53,7 +54,8 @@ typedef enum DistOp {
     DIST_OP_THREAD_EXIT = 6,
     /* req  master -> worker: aux = signal; tail = its new disposition */
     DIST_OP_SIGACTION = 7,
-    /* req  master -> worker: reply tail = the worker's counters */
+    /* req  master -> worker: arg = DIST_STATS_TEXT or DIST_STATS_JSON;
+     *      reply tail = the worker's counters in that form */
     DIST_OP_STATS = 8,
     /* note worker -> master: the guest died of signal aux on this node */
     DIST_OP_FATAL_SIGNAL = 9,
@@ -72,6 +74,10 @@ typedef enum DistOp {
     /* note master -> worker: step arg is over, run again */
     DIST_OP_EXCL_RESUME = 16,
 } DistOp;
+
+/* DIST_OP_STATS's arg: the --stats lines, or {"stats": .., "dsm": ..}. */
+#define DIST_STATS_TEXT 0
+#define DIST_STATS_JSON 1
 
 /* The master's main guest thread's CPU (for a fatal signal's core). */
 extern CPUArchState *dist_master_env;
@@ -185,9 +191,6 @@ void dist_launch_kill_all(void);
  * soon as stdin closes. */
 void dist_launch_worker_key(void);
 
-/* Print this node's --stats report (the master: every node's). */
-void dist_node_print_stats(void);
-
 /* Wake the service thread (async-signal-safe). */
 void dist_node_kick_service(void);
 
@@ -223,6 +226,40 @@ void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
  * Context: any thread but a signal handler.
  */
 void G_NORETURN dist_fatal(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* ---- statistics (dist-stats.c) ---------------------------------------- */
+
+/* Once, at start, before any guest thread runs. */
+void dist_stats_init(void);
+
+/*
+ * Master, start-up: --stats-json's file can be written (FILE.tmp is
+ * created and removed), or exit with a usage error naming it and why.
+ */
+void dist_stats_check_json_file(void);
+
+/* The calling thread starts running guest code on this node. */
+void dist_stats_thread_begin(void);
+
+/*
+ * The calling thread makes system call @num: true for exit and
+ * exit_group, whose end (a thread's time) and exit status they note.
+ * Such a call returns only when a pending signal restarts it: then
+ * call dist_stats_exit_call_restarted().
+ */
+bool dist_stats_exit_call_begin(int num);
+void dist_stats_exit_call_restarted(void);
+
+/*
+ * Master, from dist_exit(): print --stats and write --stats-json for a
+ * guest ending with @code.  Returns the status to exit with: @code, or
+ * EXIT_FAILURE when a successful guest's --stats-json could not be
+ * written (said on stderr).
+ */
+int dist_stats_at_exit(int code);
+
+/* Worker, service thread: answer DIST_OP_STATS request @req_id of @src. */
+void dist_stats_answer(unsigned src, uint64_t req_id, uint64_t format);
 
 /* ---- guest memory (dist-mem.c) ---------------------------------------- */
 

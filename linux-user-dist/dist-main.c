@@ -175,6 +175,7 @@ static void dist_settle_options(void)
     if (dq_options_validate(&dist_options, err, sizeof(err)) != DQ_OK) {
         dist_usage_error("%s", err);
     }
+    dist_stats_check_json_file();
 }
 
 void dist_after_args(int argc, char **argv, int prog_index,
@@ -217,6 +218,7 @@ void dist_start(CPUArchState *env)
 
     dist_settle_options();
     dist_start_time_ns = get_clock();
+    dist_stats_init();
 
     /* A developer check, deliberately not in --help: see cpu-state.h. */
     selftest = dist_getenv("DQEMU_SELFTEST_CPU_STATE");
@@ -232,7 +234,7 @@ void dist_start(CPUArchState *env)
     }
     /* The guest's main thread runs here, on the master. */
     dist_master_env = env;
-    dq_stats_add(&dist_stats, threads_run, 1);
+    dist_stats_thread_begin();
     if (dist_options.nodes > 1) {
         dist_node_master_start(env);
         dist_thread_init_master();
@@ -254,6 +256,8 @@ void dist_start(CPUArchState *env)
 
 void dist_exit(CPUArchState *env, int code)
 {
+    int status;
+
     if (dist_active() && dist_node_id != 0) {
         /* Only a fatal signal ends a worker's guest: tell the master. */
         if (code > 128) {
@@ -261,10 +265,10 @@ void dist_exit(CPUArchState *env, int code)
         }
         return;
     }
-    if (dist_options.stats) {
-        dist_stats.wall_time_ns = get_clock() - dist_start_time_ns;
-        fflush(stdout);
-        dist_node_print_stats();
+    status = dist_stats_at_exit(code);
+    dist_node_shutdown(status);
+    if (status != code) {
+        /* Only a lost --stats-json changes it; QEMU would exit with @code. */
+        _exit(status);
     }
-    dist_node_shutdown(code);
 }

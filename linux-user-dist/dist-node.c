@@ -845,61 +845,6 @@ void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
     }
 }
 
-/* Master: collect the workers' counters and print every node's. */
-static void dist_print_cluster_stats(void)
-{
-    unsigned k;
-
-    for (k = 1; k < dist_node_count; k++) {
-        DqMsg reply;
-        uint8_t *buf = g_malloc(DIST_MAX_PAYLOAD + 4096);
-        DqStatus st;
-
-        st = dist_call(k, DIST_OP_STATS, 0, 0, NULL, 0, &reply, buf,
-                       DIST_MAX_PAYLOAD + 4096, 0);
-        if (st == DQ_OK) {
-            fwrite(reply.tail, 1, reply.tail_len, stderr);
-        } else {
-            fprintf(stderr, "dqemu: node %u: no statistics (%s)\n", k,
-                    dq_status_str(st));
-        }
-        g_free(buf);
-    }
-}
-
-/* This node's --stats report as text. */
-static char *dist_stats_text(size_t *len)
-{
-    char *text = NULL;
-    FILE *f = open_memstream(&text, len);
-    DqDsmCounters c;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    dq_stats_print(f, dist_node_id, &dist_stats);
-    dq_dsm_counters(&c);
-    if (dist_active()) {
-        dq_dsm_counters_print(f, dist_node_id, &c);
-    }
-    fclose(f);
-    return text;
-}
-
-void dist_node_print_stats(void)
-{
-    size_t len = 0;
-    char *text = dist_stats_text(&len);
-
-    if (text) {
-        fwrite(text, 1, len, stderr);
-        free(text);
-    }
-    if (dist_active() && dist_node_id == 0) {
-        dist_print_cluster_stats();
-    }
-}
-
 void dist_node_shutdown(int code)
 {
     if (!dist_active() || dist_node_id != 0 || dist_xport == NULL) {
@@ -1071,16 +1016,9 @@ static void dist_worker_do(CPUArchState *env, DistWork *w)
         dist_signal_apply_action(w->aux, w->data, w->len);
         dist_reply(w->src, w->req_id, 0, 0, NULL, 0);
         break;
-    case DIST_OP_STATS: {
-        size_t len = 0;
-        char *text;
-
-        dist_stats.wall_time_ns = get_clock() - dist_start_time_ns;
-        text = dist_stats_text(&len);
-        dist_reply(w->src, w->req_id, 0, 0, text, text ? len : 0);
-        free(text);
+    case DIST_OP_STATS:
+        dist_stats_answer(w->src, w->req_id, w->arg);
         break;
-    }
     default:
         /* A newer master's request: say we did not understand it. */
         if (w->req_id) {

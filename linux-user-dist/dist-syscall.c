@@ -219,10 +219,11 @@ static void dist_strace_where(unsigned node)
     }
 }
 
-abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
-                         abi_long arg1, abi_long arg2, abi_long arg3,
-                         abi_long arg4, abi_long arg5, abi_long arg6,
-                         abi_long arg7, abi_long arg8)
+static abi_long dist_route_syscall(DistSyscallFn fn, CPUArchState *env,
+                                   int num, abi_long arg1, abi_long arg2,
+                                   abi_long arg3, abi_long arg4,
+                                   abi_long arg5, abi_long arg6,
+                                   abi_long arg7, abi_long arg8)
 {
     abi_long a[8] = { arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8 };
     DistSyscallClass cls = dist_syscall_class(num);
@@ -300,4 +301,26 @@ abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
         ret = dist_thread_delegate(env, num, a, cls == DIST_SYSCALL_CLONE);
         return ret;
     }
+}
+
+abi_long dist_do_syscall(DistSyscallFn fn, CPUArchState *env, int num,
+                         abi_long arg1, abi_long arg2, abi_long arg3,
+                         abi_long arg4, abi_long arg5, abi_long arg6,
+                         abi_long arg7, abi_long arg8)
+{
+    abi_long ret;
+
+    /*
+     * exit and exit_group end the thread's time here, or the process,
+     * before they return -- which they do only to run a pending signal
+     * first, the thread living on.
+     */
+    if (likely(!dist_stats_exit_call_begin(num))) {
+        return dist_route_syscall(fn, env, num, arg1, arg2, arg3, arg4, arg5,
+                                  arg6, arg7, arg8);
+    }
+    ret = dist_route_syscall(fn, env, num, arg1, arg2, arg3, arg4, arg5,
+                             arg6, arg7, arg8);
+    dist_stats_exit_call_restarted();
+    return ret;
 }

@@ -294,6 +294,7 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
             dist_proxy_forget(p);
             /* The thread is gone: signals still pending for it die with it. */
             qatomic_set(&ts->signal_pending, 0);
+            dist_stats_exit_call_begin(TARGET_NR_exit);
             dist_syscall_fn(env, TARGET_NR_exit, status, 0, 0, 0, 0, 0, 0, 0);
             /* Only the last thread of the process returns: it never does. */
             g_assert_not_reached();
@@ -327,11 +328,16 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
         }
         dq_stats_add(&dist_stats, syscalls_served, 1);
         {
+            /* Its exit_group ends the process here, on the proxy. */
+            bool exiting = dist_stats_exit_call_begin(c->aux);
             abi_long ret;
 
             dist_in_syscall = true;
             ret = dist_syscall_global(env, c->aux, args);
             dist_in_syscall = false;
+            if (exiting) {
+                dist_stats_exit_call_restarted();
+            }
 
             if (dist_in_fork_child()) {
                 /* Not the master any more: no one to answer. */
@@ -354,14 +360,14 @@ void dist_thread_begin(CPUArchState *env)
     uint8_t *state;
 
     if (!dist_active() || dist_node_id != 0 || !sched_ready) {
-        dq_stats_add(&dist_stats, threads_run, 1);
+        dist_stats_thread_begin();
         return;
     }
     if (dq_sched_place(&sched, dq_sched_hint_any(), &node) != DQ_OK) {
         node = 0;
     }
     if (node == 0) {
-        dq_stats_add(&dist_stats, threads_run, 1);
+        dist_stats_thread_begin();
         return;
     }
 
@@ -395,7 +401,7 @@ void dist_thread_forked_child(CPUArchState *env)
      * ship it).  The child returns 0 from fork and runs on, alone.
      */
     dist_cpu_set_syscall_return(env, 0);
-    dq_stats_add(&dist_stats, threads_run, 1);
+    dist_stats_thread_begin();
     cpu_loop(env);
 }
 
@@ -485,7 +491,7 @@ static void *dist_remote_thread_main(void *arg)
     rcu_register_thread();
     tcg_register_thread();
     thread_cpu = cpu;
-    dq_stats_add(&dist_stats, threads_run, 1);
+    dist_stats_thread_begin();
     dist_remote_register(remote_tid, gettid(), get_task_state(cpu));
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);

@@ -51,6 +51,7 @@ def test_help_lists_dqemu_and_qemu_options(isa):
     r = run([dqemu(isa), "--help"])
     assert r.returncode == 0
     for text in ("--nodes N", "DQEMU_NODES", "--stats", "DQEMU_STATS",
+                 "--stats-json FILE", "DQEMU_STATS_JSON",
                  "--placement POLICY", "DQEMU_PLACEMENT",
                  "-strace", "QEMU_LD_PREFIX"):
         assert text in r.stdout, text
@@ -68,6 +69,7 @@ def test_unknown_option_is_a_usage_error_naming_it(opt):
     (["--nodes", "x"], {}, "--nodes: 'x' is not a node count"),
     (["--nodes=65"], {}, "--nodes: '65' is not a node count"),
     (["--stats=maybe"], {}, "--stats: 'maybe' is not one of"),
+    (["--stats-json="], {}, "--stats-json: empty value"),
     ([], {"DQEMU_NODES": "many"}, "DQEMU_NODES: 'many' is not a node count"),
     (["--cpus-per-node", "0"], {}, "--cpus-per-node: '0' is not a CPU count"),
     (["--listen", "tcp://127.0.0.1:7000"], {}, "--listen needs --nodes 2 or more"),

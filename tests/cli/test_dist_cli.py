@@ -6,6 +6,7 @@ started is killed by process group when it ends, pass or fail.  Traffic
 stays on 127.0.0.1.
 """
 
+import json
 import os
 import re
 import signal
@@ -116,6 +117,30 @@ def test_worker_started_by_hand_without_nodes(procs, key):
     assert "PASS dist-oversub" in master.out
     runs = threads_run(master.err)
     assert runs.get(1, 0) >= 1, f"no thread ran on node 1: {runs}\n{master.err}"
+
+
+def test_stats_json_has_the_hand_started_worker(procs, key, tmp_path):
+    """--stats-json on a --listen master: the worker's counters come back
+    over the cluster's socket like --stats's."""
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    out = tmp_path / "stats.json"
+    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep,
+                   "--stats-json", out, "--cluster-key", key,
+                   guest("arm", "dist-oversub")])
+    procs.append(master)
+    time.sleep(0.5)
+    worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
+                   "--cluster-key", key])
+    procs.append(worker)
+    assert master.wait() == 0, master.err
+    assert worker.wait() == 0, worker.err
+    doc = json.loads(out.read_text())
+    assert doc["nodes"] == 2
+    assert [e["node"] for e in doc["per_node"]] == [0, 1]
+    assert all("error" not in e for e in doc["per_node"]), doc["per_node"]
+    assert doc["per_node"][1]["stats"]["threads_run"] >= 1
+    assert doc["totals"]["stats"]["threads_run"] == sum(
+        e["stats"]["threads_run"] for e in doc["per_node"])
 
 
 def test_wrong_master_address_is_named_and_bounded():

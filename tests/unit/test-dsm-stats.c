@@ -1,9 +1,9 @@
 /*
  * Test the coherence engine's statistics outside a cluster: the fault
- * latency histogram's bucket edges, the report listing every counter of
- * DQ_DSM_COUNTER_LIST with its unit, and the engine refusing what it
- * cannot do before anything starts.  The engine itself runs in
- * tests/dsm/ (real processes).
+ * latency histogram's bucket edges, the report and the --stats-json
+ * object listing every counter of DQ_DSM_COUNTER_LIST, sums of them, and
+ * the engine refusing what it cannot do before anything starts.  The
+ * engine itself runs in tests/dsm/ (real processes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +83,72 @@ static void empty_histogram_says_none(void **state)
     free(buf);
 }
 
+static void json_lists_every_counter_and_bucket_edges(void **state)
+{
+    DqDsmCounters c;
+    char *buf = NULL, want[64];
+    size_t len = 0;
+    FILE *f;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    c.read_faults = 11;
+    c.fault_hist[0] = 2;
+    c.fault_hist[6] = 9;
+    c.fault_hist[DQ_DSM_HIST_BUCKETS - 1] = 1;
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    dq_dsm_counters_print_json(f, &c);
+    fclose(f);
+
+#define EXPECT_KEY(name, unit, help)                                       \
+    snprintf(want, sizeof(want), "\"%s\": ", #name);                       \
+    assert_non_null(strstr(buf, want));
+    DQ_DSM_COUNTER_LIST(EXPECT_KEY)
+#undef EXPECT_KEY
+    assert_non_null(strstr(buf, "{\"read_faults\": 11, "));
+    assert_non_null(strstr(buf, "\"fault_hist_us\": [[0, 2, 2], [64, 128, 9], "
+                            "[8388608, null, 1]]}"));
+    free(buf);
+}
+
+static void json_of_no_faults_has_an_empty_histogram(void **state)
+{
+    DqDsmCounters c;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    dq_dsm_counters_print_json(f, &c);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"fault_hist_us\": []}"));
+    free(buf);
+}
+
+static void sum_adds_counters_and_buckets(void **state)
+{
+    DqDsmCounters a, b;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.fault_ns = 5;
+    a.fault_hist[3] = 1;
+    b.fault_ns = 7;
+    b.bytes_received = 9;
+    b.fault_hist[3] = 2;
+    b.fault_hist[DQ_DSM_HIST_BUCKETS - 1] = 4;
+    dq_dsm_counters_sum(&a, &b);
+    assert_int_equal(a.fault_ns, 12);
+    assert_int_equal(a.bytes_received, 9);
+    assert_int_equal(a.fault_hist[3], 3);
+    assert_int_equal(a.fault_hist[DQ_DSM_HIST_BUCKETS - 1], 4);
+}
+
 static void counters_read_zero_before_the_engine_starts(void **state)
 {
     DqDsmCounters c;
@@ -110,6 +176,9 @@ int main(void)
         cmocka_unit_test(histogram_buckets_double_from_two_microseconds),
         cmocka_unit_test(report_lists_every_counter_and_the_histogram),
         cmocka_unit_test(empty_histogram_says_none),
+        cmocka_unit_test(json_lists_every_counter_and_bucket_edges),
+        cmocka_unit_test(json_of_no_faults_has_an_empty_histogram),
+        cmocka_unit_test(sum_adds_counters_and_buckets),
         cmocka_unit_test(counters_read_zero_before_the_engine_starts),
     };
 

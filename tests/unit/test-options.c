@@ -131,6 +131,25 @@ static void stats_is_a_flag_that_never_eats_the_program(void **state)
     assert_false(o.stats);
 }
 
+static void stats_json_takes_a_file_apart_from_stats(void **state)
+{
+    DqOptions o;
+    char err[DQ_ERRBUF_SIZE] = "";
+    int consumed;
+
+    (void)state;
+    dq_options_init(&o);
+    assert_null(o.stats_json);
+    parse_ok(&o, "stats-json", "out.json", 2);
+    assert_string_equal(o.stats_json, "out.json");
+    assert_false(o.stats);
+    parse_ok(&o, "stats-json=/tmp/s.json", "./prog", 1);
+    assert_string_equal(o.stats_json, "/tmp/s.json");
+    assert_int_equal(dq_options_parse(&o, "stats-json=", NULL, &consumed,
+                                      err, sizeof(err)), DQ_ERR_USAGE);
+    assert_non_null(strstr(err, "--stats-json: empty value"));
+}
+
 static void unknown_options_are_left_to_qemu(void **state)
 {
     static const char *const theirs[] = {
@@ -357,6 +376,7 @@ int main(void)
         cmocka_unit_test(nodes_rejects_bad_counts_naming_the_option),
         cmocka_unit_test(nodes_without_value_is_a_usage_error),
         cmocka_unit_test(stats_is_a_flag_that_never_eats_the_program),
+        cmocka_unit_test(stats_json_takes_a_file_apart_from_stats),
         cmocka_unit_test(unknown_options_are_left_to_qemu),
         cmocka_unit_test(environment_sets_options),
         cmocka_unit_test(bad_environment_value_names_the_variable),
