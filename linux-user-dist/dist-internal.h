@@ -227,6 +227,17 @@ void dist_node_broadcast(DistOp op, uint32_t aux, uint64_t arg,
  */
 void G_NORETURN dist_fatal(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
+/* ---- simulated hosts (dist-simhost.c) ------------------------------------ */
+
+/*
+ * Under tests/cluster/simcluster.py with a service quota: move the
+ * calling thread into the host's guest cgroup (it is about to run guest
+ * code) or back into its service cgroup (it now serves another node's
+ * thread).  No-ops anywhere else.  Context: the thread itself.
+ */
+void dist_simhost_enter_guest(void);
+void dist_simhost_enter_service(void);
+
 /* ---- statistics (dist-stats.c) ---------------------------------------- */
 
 /* Once, at start, before any guest thread runs. */

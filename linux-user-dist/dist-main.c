@@ -252,6 +252,8 @@ void dist_start(CPUArchState *env)
             tb_flush(env_cpu(env));
         }
     }
+    /* Last: the threads started above stay in the service cgroup. */
+    dist_simhost_enter_guest();
 }
 
 void dist_exit(CPUArchState *env, int code)

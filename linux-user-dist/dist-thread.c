@@ -264,6 +264,8 @@ static void G_NORETURN dist_proxy_serve(CPUArchState *env, DistProxy *p)
 {
     TaskState *ts = get_task_state(env_cpu(env));
 
+    /* It answers its thread's node from now on: no guest code here. */
+    dist_simhost_enter_service();
     /*
      * QEMU code the calls reach (fork's start_exclusive, for one) takes
      * the calling CPU from current_cpu, which only cpu_exec() sets.
@@ -402,6 +404,7 @@ void dist_thread_forked_child(CPUArchState *env)
      */
     dist_cpu_set_syscall_return(env, 0);
     dist_stats_thread_begin();
+    dist_simhost_enter_guest();
     cpu_loop(env);
 }
 
@@ -495,6 +498,7 @@ static void *dist_remote_thread_main(void *arg)
     dist_remote_register(remote_tid, gettid(), get_task_state(cpu));
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);
+    dist_simhost_enter_guest();
     cpu_loop(env);
     return NULL;
 }

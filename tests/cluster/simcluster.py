@@ -562,23 +562,28 @@ class SimCluster:
     cpu: fraction of one CPU per node (None: no quota), rate: tc rate string
     per link direction (None: unlimited), delay_us: one-way delay that dqemu's
     transport injects (0: none).  Each may be a scalar or a per-host list.
+    service_cpu: give dqemu's service threads (transport, proxies: what
+    answers other nodes) a cgroup of their own with this quota, next to the
+    guest threads' `cpu` (cgroup v1 only; None: one cgroup for the whole
+    process).  Why: see linux-user-dist/dist-simhost.c.
     cgroup_version: force 1 or 2 (default: v1 `cpu` if mounted, else v2).
     """
 
     def __init__(self, n, cpu=None, rate=None, delay_us=0, cgroup_version=None,
-                 check_ssh=True):
+                 check_ssh=True, service_cpu=None):
         if os.geteuid() != 0:
             raise PermissionError("simcluster: must run as root")
         if not 1 <= n <= 250:
             raise ValueError("simcluster: 1..250 hosts, not %r" % (n,))
         self.n = n
         self.cpu = _per_host(cpu, n, "cpu")
+        self.service_cpu = _per_host(service_cpu, n, "service_cpu")
         self.rate = _per_host(rate, n, "rate")
         self.delay_us = [int(d or 0) for d in _per_host(delay_us, n, "delay_us")]
         for r in self.rate:
             if r is not None:
                 tc_rate_bits_per_s(r)
-        for c in self.cpu:
+        for c in self.cpu + self.service_cpu:
             if c is not None:
                 cpu_quota_us(c)
         self.owner_pid = os.getpid()
@@ -624,12 +629,26 @@ class SimCluster:
         """dqemu's --launcher value: dqemu appends the host name as one more word."""
         return "ssh -F %s" % shlex.quote(self.ssh_config)
 
+    @property
+    def split_service(self):
+        return any(c is not None for c in self.service_cpu)
+
+    def _cgroup_view(self, name):
+        return ":".join(os.path.join(self.tmpdir, "cgroup", label, name)
+                        for label, _ in self.cgroups.hierarchies)
+
     def cgroup_env(self, k):
-        """Value of DQEMU_SIM_CGROUP for host k (None without cgroups)."""
+        """Value of DQEMU_SIM_CGROUP for host k, the cgroup(s) the wrapper
+        joins: the service ones with service_cpu (None without cgroups)."""
         if self.cgroups is None:
             return None
-        return ":".join(os.path.join(self.tmpdir, "cgroup", label, "node%d" % k)
-                        for label, _ in self.cgroups.hierarchies)
+        return self._cgroup_view("node%d%s" % (k, "-service" if self.split_service else ""))
+
+    def guest_cgroup_env(self, k):
+        """Value of DQEMU_SIM_GUEST_CGROUP for host k (None: no split)."""
+        if self.cgroups is None or not self.split_service:
+            return None
+        return self._cgroup_view("node%d" % k)
 
     def _cgroup_dir(self, label, k=None):
         """Real path (under /sys/fs/cgroup) of the cluster cgroup or host k's."""
@@ -736,6 +755,9 @@ class SimCluster:
             if wants_quota:
                 raise RuntimeError("simcluster: no cgroup file system mounted, cannot limit CPU")
             return
+        if self.split_service and self.cgroups.version != 1:
+            raise RuntimeError("simcluster: service_cpu needs cgroup v1 (threads of one "
+                               "process in two sibling cgroups)")
         if wants_quota and self.cgroups.cpu_label is None:
             raise RuntimeError("simcluster: the cgroup v2 hierarchy at %s offers no cpu controller"
                                % self.cgroups.mount("unified"))
@@ -748,15 +770,21 @@ class SimCluster:
                 self._enable_v2_cpu(cluster)
             for k in range(self.n):
                 os.mkdir(self._cgroup_dir(label, k))
+                if self.split_service:
+                    os.mkdir(self._cgroup_dir(label, k) + "-service")
             # `ip netns exec` hides /sys/fs/cgroup; this path is seen everywhere.
             view = os.path.join(self.tmpdir, "cgroup", label)
             os.makedirs(view)
             _run(["mount", "--bind", cluster, view])
-        for k, fraction in enumerate(self.cpu):
+        quotas = [(self._cgroup_dir(self.cgroups.cpu_label, k), c)
+                  for k, c in enumerate(self.cpu)]
+        if self.split_service:
+            quotas += [(self._cgroup_dir(self.cgroups.cpu_label, k) + "-service", c)
+                       for k, c in enumerate(self.service_cpu)]
+        for d, fraction in quotas:
             if fraction is None:
                 continue
             period, quota = cpu_quota_us(fraction)
-            d = self._cgroup_dir(self.cgroups.cpu_label, k)
             if self.cgroups.version == 1:
                 _write_cgroup_file(os.path.join(d, "cpu.cfs_period_us"), period)
                 _write_cgroup_file(os.path.join(d, "cpu.cfs_quota_us"), quota)
@@ -780,6 +808,8 @@ class SimCluster:
         setenv = []
         if self.cgroups is not None:
             setenv.append("DQEMU_SIM_CGROUP=%s" % self.cgroup_env(k))
+        if self.guest_cgroup_env(k):
+            setenv.append("DQEMU_SIM_GUEST_CGROUP=%s" % self.guest_cgroup_env(k))
         if self.delay_us[k] > 0:
             setenv.append("DQEMU_SIM_LINK_DELAY=%d" % self.delay_us[k])
         lines = [
@@ -885,7 +915,7 @@ class SimCluster:
     @staticmethod
     def _clean_env(base=None):
         env = dict(os.environ if base is None else base)
-        for var in ("DQEMU_SIM_CGROUP", "DQEMU_SIM_LINK_DELAY"):
+        for var in ("DQEMU_SIM_CGROUP", "DQEMU_SIM_GUEST_CGROUP", "DQEMU_SIM_LINK_DELAY"):
             env.pop(var, None)
         return env
 
@@ -894,6 +924,8 @@ class SimCluster:
         env = self._clean_env(base)
         if self.cgroups is not None:
             env["DQEMU_SIM_CGROUP"] = self.cgroup_env(k)
+        if self.guest_cgroup_env(k):
+            env["DQEMU_SIM_GUEST_CGROUP"] = self.guest_cgroup_env(k)
         if self.delay_us[k] > 0:
             env["DQEMU_SIM_LINK_DELAY"] = str(self.delay_us[k])
         return env
@@ -947,11 +979,23 @@ class SimCluster:
         """Pids of every process in host k's network namespace."""
         return sorted(_netns_pids(self.ns(k)))
 
-    def cgroup_cpu_usage_ns(self, k=None):
-        """CPU time used so far by host k's cgroup (k=None: the whole cluster), in ns."""
+    def cgroup_cpu_usage_ns(self, k=None, which="all"):
+        """CPU time used so far by host k's cgroup (k=None: the whole cluster), in ns.
+
+        which: "all", or with service_cpu "guest" or "service" (host k only)."""
         if self.cgroups is None or self.cgroups.acct_label is None:
             raise RuntimeError("simcluster: no CPU accounting cgroup on this machine")
+        if which not in ("all", "guest", "service"):
+            raise ValueError("simcluster: which is all, guest or service, not %r" % (which,))
         d = self._cgroup_dir(self.cgroups.acct_label, k)
+        if k is None or not self.split_service:
+            if which != "all":
+                raise ValueError("simcluster: guest/service usage needs a host and service_cpu")
+            return self._cpu_usage_ns(d)
+        guest, service = self._cpu_usage_ns(d), self._cpu_usage_ns(d + "-service")
+        return {"all": guest + service, "guest": guest, "service": service}[which]
+
+    def _cpu_usage_ns(self, d):
         if self.cgroups.version == 1:
             with open(os.path.join(d, "cpuacct.usage")) as f:
                 return int(f.read())
@@ -966,7 +1010,11 @@ class SimCluster:
         """Pids in host k's cgroup (the dqemu node processes started through a wrapper)."""
         if self.cgroups is None:
             return []
-        return sorted(_cgroup_procs(self._cgroup_dir(self.cgroups.hierarchies[0][0], k)))
+        d = self._cgroup_dir(self.cgroups.hierarchies[0][0], k)
+        pids = _cgroup_procs(d)
+        if self.split_service:
+            pids |= _cgroup_procs(d + "-service")
+        return sorted(pids)
 
     def down(self, k):
         """Cut host k's link (its switch port goes down; the host keeps its address)."""
@@ -1031,6 +1079,8 @@ class SimCluster:
             extras = []
             if self.cpu[k] is not None:
                 extras.append("cpu %s" % self.cpu[k])
+            if self.service_cpu[k] is not None:
+                extras.append("service cpu %s" % self.service_cpu[k])
             if self.rate[k] is not None:
                 extras.append("rate %s" % self.rate[k])
             if self.delay_us[k]:
@@ -1059,6 +1109,8 @@ def main(argv=None):
               "       %(prog)s --leftovers | --cleanup")
     parser.add_argument("--nodes", type=int, help="number of hosts")
     parser.add_argument("--cpu", type=float, help="CPU quota per node, fraction of one CPU")
+    parser.add_argument("--service-cpu", type=float,
+                        help="a separate quota for dqemu's service threads (cgroup v1)")
     parser.add_argument("--rate", help="tc rate of each host's link, e.g. 100mbit")
     parser.add_argument("--delay-us", type=int, default=0,
                         help="one-way link delay (DQEMU_SIM_LINK_DELAY) in microseconds")
@@ -1087,7 +1139,8 @@ def main(argv=None):
     if not args.nodes or not command:
         parser.error("--nodes N and -- CMD are required")
 
-    with SimCluster(args.nodes, cpu=args.cpu, rate=args.rate, delay_us=args.delay_us) as sim:
+    with SimCluster(args.nodes, cpu=args.cpu, rate=args.rate, delay_us=args.delay_us,
+                    service_cpu=args.service_cpu) as sim:
         env = dict(os.environ)
         env["SIMCLUSTER_HOSTFILE"] = sim.hostfile(args.slots)
         env["SIMCLUSTER_LAUNCHER"] = sim.launcher

@@ -360,6 +360,58 @@ def test_each_node_stays_within_its_cpu_quota(tmp_path):
         assert_no_dqemu_left(sim)
 
 
+def cpu_cgroup_of(pid, tid):
+    """Name of the cpu cgroup thread @tid of @pid is in ("" when gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/task/{tid}/cgroup").read_text().splitlines():
+            if ":cpu:" in line or line.split(":")[1] == "cpu,cpuacct":
+                return line.split(":", 2)[2].rsplit("/", 1)[-1]
+    except (OSError, IndexError):
+        pass
+    return ""
+
+
+def test_service_threads_get_a_cgroup_of_their_own(tmp_path):
+    """With service_cpu, guest threads run in the host's guest cgroup and
+    the transport's threads (ZeroMQ's among them) in its service cgroup
+    (linux-user-dist/dist-simhost.c), on the master and on a worker."""
+    with simcluster.SimCluster(2, cpu=0.2, service_cpu=0.2) as sim:
+        c = Cluster(sim, tmp_path)
+        try:
+            p = c.hostfile_run([guest("bench-cpu"), "4", "3000000"])
+            seen = {}
+            deadline = time.monotonic() + 60
+            while p.poll() is None and time.monotonic() < deadline:
+                for k in range(2):
+                    for pid in sim.cgroup_pids(k):
+                        for t in Path(f"/proc/{pid}/task").glob("*"):
+                            try:
+                                comm = (t / "comm").read_text().strip()
+                            except OSError:
+                                continue
+                            cg = cpu_cgroup_of(pid, t.name)
+                            if cg:
+                                seen.setdefault((k, cg), set()).add(comm)
+                if all((k, f"node{k}") in seen for k in range(2)):
+                    break
+                time.sleep(0.2)
+            rc, out, err = finish(p, timeout=300)
+            assert rc == 0, err[-3000:]
+            assert out == stock_output(guest("bench-cpu"), "4", "3000000")
+            for k in range(2):
+                assert (k, f"node{k}") in seen, f"no guest thread seen: {seen}"
+                service = seen.get((k, f"node{k}-service"), set())
+                assert any(name.startswith("ZMQbg") for name in service), seen
+                assert not any(name.startswith("ZMQbg")
+                               for name in seen[(k, f"node{k}")]), seen
+                guest_ns = sim.cgroup_cpu_usage_ns(k, "guest")
+                service_ns = sim.cgroup_cpu_usage_ns(k, "service")
+                assert guest_ns > service_ns > 0, (k, guest_ns, service_ns)
+        finally:
+            c.cleanup()
+        assert_no_dqemu_left(sim)
+
+
 # ---- bad launches ----------------------------------------------------------------
 
 def launch_error(cluster, hostfile_text, extra=(), timeout=60):
