@@ -8,6 +8,8 @@
 #   make bench      benchmarks (never part of `make test`)
 #   make bench-atomics contended atomics, hand-offs, exclusive steps (part of bench)
 #   make bench-cluster one guest on 1, 2, 4, 8 simulated hosts of 1/5 CPU (part of bench)
+#   make bench-parsec  PARSEC programs on 1, 2, 4, 8 simulated hosts: tables, plots (part of bench)
+#   make test-parsec   one PARSEC program built and checked at N = 1, 2 (part of test)
 #   make fuzz       fuzz the wire-protocol decoder (FUZZ_SECONDS, default 60)
 #
 # The QEMU part is driven by tcg-ext/build-qemu.sh (fetch, verify, patch,
@@ -32,7 +34,7 @@ PYTHON := /usr/bin/python3
 PYTEST := $(PYTHON) -m pytest -p no:cacheprovider -q -rfE
 
 .DEFAULT_GOAL := all
-.PHONY: all deps qemu test test-unit test-cli test-cluster test-guest test-dist test-qemu test-qemu-tcg \
+.PHONY: all deps qemu test test-unit test-cli test-cluster test-parsec test-guest test-dist test-qemu test-qemu-tcg \
         test-atomics demo bench bench-single bench-dist clean distclean help
 
 all: qemu
@@ -62,7 +64,7 @@ include $(TOP)/dqemu/tools/install.mk
 
 # ---- tests ---------------------------------------------------------------
 
-SUITES := unit fuzz-corpus dsm cli install guest qemu-tcg dist cluster atomics
+SUITES := unit fuzz-corpus dsm cli install guest qemu-tcg dist cluster atomics parsec
 # The reports summary.py must find: one per suite, and test-dsm writes a
 # second one for its ASan+UBSan pass.
 REPORTS := $(SUITES) dsm-asan
@@ -103,6 +105,11 @@ test-cluster: qemu guest
 	@mkdir -p $(RESULTS)
 	$(PYTEST) --junitxml=$(RESULTS)/cluster.xml $(TOP)/tests/cluster
 
+# The PARSEC harness end to end on one program's test input (N = 1, 2).
+test-parsec: qemu
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/parsec.xml $(TOP)/tests/parsec
+
 test-cli: qemu guest
 	@mkdir -p $(RESULTS)
 	$(PYTEST) --junitxml=$(RESULTS)/cli.xml $(TOP)/tests/cli
@@ -124,7 +131,8 @@ demo: qemu $(DEMO_BIN)
 	@echo "$$ build/dqemu-arm --nodes 3 --stats build/guest/arm/demo-threads-static"
 	@$(BUILD)/dqemu-arm --nodes 3 --stats $(DEMO_BIN)
 
-bench: bench-single bench-dist bench-xport bench-dsm bench-lease bench-atomics bench-cluster
+bench: bench-single bench-dist bench-xport bench-dsm bench-lease bench-atomics bench-cluster \
+       bench-parsec
 
 # Wall time of one CPU-bound threaded program at --nodes 1..4.
 bench-dist: qemu $(BENCH_BIN)
@@ -137,6 +145,16 @@ BENCH_CLUSTER_ARGS ?=
 bench-cluster: qemu $(BENCH_BIN)
 	@$(PYTHON) $(TOP)/tests/bench/cluster-scaling.py $(BUILD)/dqemu-arm \
 	    $(BENCH_BIN) $(BENCH_CLUSTER_ARGS)
+
+# PARSEC programs built for the guest from ../shared/parsec (or PARSEC_DIR,
+# PARSEC_TARBALL), run on N = 1, 2, 4, 8 simulated hosts of 1/5 CPU and
+# against stock qemu: build/bench/parsec.md and two plots.  BENCH_QUICK=1
+# is the short version; BENCH_NODES, BENCH_NODE_CPU, BENCH_LINK,
+# BENCH_RUNS, BENCH_ISAS, BENCH_PROGRAMS change the rest.  Needs root.
+.PHONY: bench-parsec
+bench-parsec: qemu
+	@$(PYTHON) $(TOP)/tests/bench/parsec/parsec-bench.py \
+	    --dqemu-dir $(BUILD) --out $(BUILD)/bench --stock-dir $(STOCK_QEMU_DIR)
 
 bench-single: qemu $(BENCH_BIN)
 	@sh $(TOP)/tests/bench/single-node.sh $(STOCK_QEMU_DIR)/qemu-arm \

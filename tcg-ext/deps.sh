@@ -14,7 +14,9 @@ libzmq3-dev flex bison ccache xz-utils ca-certificates make gcc
 gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu
 libc6-dev-armhf-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross
 libcmocka-dev python3-pytest python3-pytest-xdist clang patch dpkg-dev
-openssh-server openssh-client iproute2 iputils-ping groff-base mandoc"
+openssh-server openssh-client iproute2 iputils-ping groff-base mandoc
+g++-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-riscv64-linux-gnu m4
+python3-matplotlib"
 # From bookworm-backports (versions bookworm lacks).
 BPO_PKGS="meson python3-pycotap qemu-user"
 
