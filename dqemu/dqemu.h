@@ -123,6 +123,7 @@ typedef struct DqOptions {
     const char *cluster_key; /* --cluster-key FILE */
     const char *gen_cluster_key; /* --gen-cluster-key FILE: write, exit */
     bool cluster_key_stdin; /* --cluster-key-stdin: launched worker */
+    bool stdin_lifeline;    /* --stdin-lifeline: leave when stdin closes */
     bool insecure;          /* --insecure: no CURVE (isolated networks) */
     /* --sim-link-delay USEC: hold each received message (simulation). */
     unsigned long sim_link_delay_us;

@@ -270,6 +270,12 @@ static DqStatus set_cluster_key_stdin(DqOptions *opts, const char *value,
     return set_flag(&opts->cluster_key_stdin, value, what, err, errlen);
 }
 
+static DqStatus set_stdin_lifeline(DqOptions *opts, const char *value,
+                                   const char *what, char *err, size_t errlen)
+{
+    return set_flag(&opts->stdin_lifeline, value, what, err, errlen);
+}
+
 static DqStatus set_insecure(DqOptions *opts, const char *value,
                              const char *what, char *err, size_t errlen)
 {
@@ -328,6 +334,8 @@ static const DqOptionDesc dq_option_table[] = {
       "worker: this node's id, 1..nodes-1" },
     { "cluster-key-stdin", NULL, NULL, set_cluster_key_stdin,
       "worker: read the key from stdin (what --hostfile launches use)" },
+    { "stdin-lifeline", NULL, NULL, set_stdin_lifeline,
+      "worker: leave when stdin closes (implied by --cluster-key-stdin)" },
     { "sim-link-delay", "DQEMU_SIM_LINK_DELAY", "USEC", set_sim_link_delay,
       "simulation aid: hold every received message USEC" },
 };
@@ -411,9 +419,10 @@ DqStatus dq_options_validate(const DqOptions *opts, char *err, size_t errlen)
                          "--insecure turns authentication off: not with "
                          "--cluster-key");
     }
-    if (opts->cluster_key_stdin && !opts->worker) {
-        return dq_fail(err, errlen, DQ_ERR_USAGE,
-                         "--cluster-key-stdin is only for a --worker");
+    if ((opts->cluster_key_stdin || opts->stdin_lifeline) && !opts->worker) {
+        return dq_fail(err, errlen, DQ_ERR_USAGE, "%s is only for a --worker",
+                       opts->cluster_key_stdin ? "--cluster-key-stdin" :
+                       "--stdin-lifeline");
     }
     if (opts->hostfile != NULL && opts->hosts != NULL) {
         return dq_fail(err, errlen, DQ_ERR_USAGE,

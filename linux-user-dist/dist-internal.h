@@ -187,9 +187,10 @@ void dist_launch_cluster_ready(void);
 /* Master: end every launched worker (failure paths). */
 void dist_launch_kill_all(void);
 
-/* Worker started with --cluster-key-stdin: read the key, then leave as
- * soon as stdin closes. */
-void dist_launch_worker_key(void);
+/* Worker started by a host-list launch: read the key first with
+ * --cluster-key-stdin; with it or --stdin-lifeline, leave as soon as
+ * stdin closes (the master is gone). */
+void dist_launch_worker_stdin(void);
 
 /* Wake the service thread (async-signal-safe). */
 void dist_node_kick_service(void);

@@ -472,7 +472,13 @@ void dist_launch_workers(const char *endpoint)
         }
         master_ep = g_strdup_printf("tcp://%s%s", src, port);
         dist_node_worker_args(args, master_ep, k);
-        g_ptr_array_add(args, g_strdup("--cluster-key-stdin"));
+        if (dist_options.insecure) {
+            /* No key to hand over; the pipe still ends the worker's life. */
+            g_ptr_array_add(args, g_strdup("--insecure"));
+            g_ptr_array_add(args, g_strdup("--stdin-lifeline"));
+        } else {
+            g_ptr_array_add(args, g_strdup("--cluster-key-stdin"));
+        }
         g_ptr_array_add(args, NULL);
         if (node_is_local(k)) {
             g_ptr_array_insert(args, 0, g_strdup(self));
@@ -505,7 +511,8 @@ void dist_launch_workers(const char *endpoint)
             return;
         }
         /* The key, then silence: closing this pipe is the end signal. */
-        if (write(in[1], key_text, strlen(key_text)) < 0) {
+        if (!dist_options.insecure &&
+            write(in[1], key_text, strlen(key_text)) < 0) {
             /* it is gone already: its output's end says so */
         }
         launched[k].pid = pid;
@@ -558,15 +565,12 @@ static void *stdin_watch(void *arg)
     return NULL;
 }
 
-void dist_launch_worker_key(void)
+/* The key line the master writes first on a launched worker's stdin. */
+static void read_key_from_stdin(void)
 {
     char line[256], err[DQ_ERRBUF_SIZE];
     size_t len = 0;
-    sigset_t all, old;
 
-    if (!dist_options.cluster_key_stdin) {
-        return;
-    }
     /* Byte by byte: what follows the line is the watch's, not ours. */
     while (len + 1 < sizeof(line)) {
         ssize_t n = read(0, line + len, 1);
@@ -585,6 +589,17 @@ void dist_launch_worker_key(void)
         dist_usage_error("--cluster-key-stdin: %s", err);
     }
     dist_have_cluster_key = true;
+}
+
+void dist_launch_worker_stdin(void)
+{
+    sigset_t all, old;
+
+    if (dist_options.cluster_key_stdin) {
+        read_key_from_stdin();
+    } else if (!dist_options.stdin_lifeline) {
+        return;
+    }
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     qemu_thread_create(&(QemuThread){ 0 }, "dqemu-stdin", stdin_watch, NULL,

@@ -884,7 +884,7 @@ void dist_node_worker_join(const char **cpu_model)
     if (work_efd < 0) {
         dist_fatal("eventfd: %s", strerror(errno));
     }
-    dist_launch_worker_key();
+    dist_launch_worker_stdin();
     dist_xport = dist_start_xport(dist_options.master, err, sizeof(err));
     if (dist_xport == NULL) {
         snprintf(what, sizeof(what), "cannot join the master at %s: %s",

@@ -174,6 +174,19 @@ def test_hostfile_over_ssh_matches_stock_qemu(cluster, name, args):
     assert all(runs[k] >= 1 for k in (1, 2, 3)), runs
 
 
+def test_insecure_hostfile_run_matches_stock_qemu(cluster):
+    """--insecure over a host list: the workers get no key, only the
+    lifeline pipe (found by make bench-parsec's --insecure column)."""
+    prog = guest("dist-barrier-sum")
+    rc, out, err = finish(cluster.hostfile_run([prog], extra=["--insecure"]))
+    assert rc == 0, err[-4000:]
+    assert out == stock_output(prog)
+    assert "--insecure: traffic between nodes is neither authenticated" in err
+    runs = threads_run(err)
+    assert sorted(runs) == [0, 1, 2, 3] and all(runs[k] >= 1 for k in (1, 2, 3)), \
+        err[-4000:]
+
+
 def test_slots_fill_in_order_and_same_host_slots_run_locally(cluster):
     """node0 slots=2 node1 slots=2: nodes 0,1 on node0, 2,3 on node1."""
     prog = guest("dist-barrier-sum")
@@ -459,12 +472,15 @@ def test_first_host_must_be_this_machine(cluster):
     assert "the first host, node1, must be this machine" in err, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_no_worker_outlives_a_master_ended_by_a_signal(cluster, sig):
+@pytest.mark.parametrize("sig,extra", [(signal.SIGTERM, []),
+                                       (signal.SIGKILL, []),
+                                       (signal.SIGKILL, ["--insecure"])])
+def test_no_worker_outlives_a_master_ended_by_a_signal(cluster, sig, extra):
     """SIGTERM reaches the guest and ends the run the usual way; SIGKILL
     gives the master no say at all: its pipes close, and every launched
-    worker leaves on its own."""
-    master = cluster.hostfile_run([guest("bench-cpu"), "8", "200000000"])
+    worker leaves on its own, with a key or without (--insecure)."""
+    master = cluster.hostfile_run([guest("bench-cpu"), "8", "200000000"],
+                                  extra=extra)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(
             dqemu_on(cluster.sim, k) for k in range(4)):

@@ -268,6 +268,7 @@ static void cluster_option_conflicts_are_named(void **state)
         { "remote-dqemu", "/x", "nodes", "2", "--remote-dqemu is only for" },
         { "hostfile", "/h", "listen", "tcp://*:7000", "--listen waits" },
         { "cluster-key-stdin", NULL, "nodes", "2", "only for a --worker" },
+        { "stdin-lifeline", NULL, "nodes", "2", "only for a --worker" },
     };
     DqOptions o;
     char err[DQ_ERRBUF_SIZE];
