@@ -101,17 +101,24 @@ def key(tmp_path):
     return str(path)
 
 
-def test_worker_started_by_hand_without_nodes(procs, key):
-    """The issue's command line: --worker --master EP --node-id K, with the
-    cluster's key on both sides."""
+def hand_started_pair(procs, key, *master_opts):
+    """A --listen master running dist-oversub on 2 nodes and its worker
+    started by hand: (master, worker)."""
     ep = f"tcp://127.0.0.1:{free_port()}"
-    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep, "--stats",
+    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep, *master_opts,
                    "--cluster-key", key, guest("arm", "dist-oversub")])
     procs.append(master)
     time.sleep(0.5)
     worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
                    "--cluster-key", key])
     procs.append(worker)
+    return master, worker
+
+
+def test_worker_started_by_hand_without_nodes(procs, key):
+    """The issue's command line: --worker --master EP --node-id K, with the
+    cluster's key on both sides."""
+    master, worker = hand_started_pair(procs, key, "--stats")
     assert master.wait() == 0, master.err
     assert worker.wait() == 0, worker.err
     assert "PASS dist-oversub" in master.out
@@ -122,16 +129,8 @@ def test_worker_started_by_hand_without_nodes(procs, key):
 def test_stats_json_has_the_hand_started_worker(procs, key, tmp_path):
     """--stats-json on a --listen master: the worker's counters come back
     over the cluster's socket like --stats's."""
-    ep = f"tcp://127.0.0.1:{free_port()}"
     out = tmp_path / "stats.json"
-    master = Proc([dqemu("arm"), "--nodes", "2", "--listen", ep,
-                   "--stats-json", out, "--cluster-key", key,
-                   guest("arm", "dist-oversub")])
-    procs.append(master)
-    time.sleep(0.5)
-    worker = Proc([dqemu("arm"), "--worker", "--master", ep, "--node-id", "1",
-                   "--cluster-key", key])
-    procs.append(worker)
+    master, worker = hand_started_pair(procs, key, "--stats-json", str(out))
     assert master.wait() == 0, master.err
     assert worker.wait() == 0, worker.err
     doc = json.loads(out.read_text())
