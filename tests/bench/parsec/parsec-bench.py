@@ -195,8 +195,8 @@ def build(a, isa):
 
 
 def prepare_inputs(a, isa, prog, binary):
-    """The input directory of a program at a.size: PARSEC's input set
-    linked in, and whatever prepare() generates."""
+    """The input directory of a program at a.size: a copy of PARSEC's
+    input set, and whatever prepare() generates."""
     work = os.path.join(a.out, "parsec-build")
     src = os.path.join(work, "inputs", prog.name, prog.input_set(a.size))
     dest = os.path.join(a.out, "parsec-inputs", isa, prog.name, a.size)
@@ -206,9 +206,15 @@ def prepare_inputs(a, isa, prog, binary):
     shutil.rmtree(dest, ignore_errors=True)
     os.makedirs(dest)
     if os.path.isdir(src):
+        # Copies, not links: dedup opens its input with O_NOFOLLOW, and
+        # PARSEC's input sets are a few MB at most.
         for entry in os.listdir(src):
-            if not entry.startswith("."):
-                os.symlink(os.path.join(src, entry), os.path.join(dest, entry))
+            if entry.startswith("."):
+                continue
+            if os.path.isdir(os.path.join(src, entry)):
+                shutil.copytree(os.path.join(src, entry), os.path.join(dest, entry))
+            else:
+                shutil.copy2(os.path.join(src, entry), os.path.join(dest, entry))
     if prog.prepare:
         prog.prepare(a.size, dest, os.path.dirname(binary))
     Path(stamp).touch()
